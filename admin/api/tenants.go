@@ -1,0 +1,176 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/miniauth/miniauth/tenant"
+	"github.com/miniauth/miniauth/web"
+)
+
+type tenantJSON struct {
+	Slug              string            `json:"slug"`
+	Name              string            `json:"name"`
+	Status            tenant.Status     `json:"status"`
+	WeChatAppID       string            `json:"wechat_appid"`
+	WeChatSecretSet   bool              `json:"wechat_secret_set"`
+	SigningAlg        string            `json:"signing_alg"`
+	AccessTTLSeconds  int               `json:"access_ttl_seconds"`
+	RefreshTTLSeconds int               `json:"refresh_ttl_seconds"`
+	RateLimits        map[string]string `json:"rate_limits"`
+	CreatedAt         time.Time         `json:"created_at"`
+	UpdatedAt         time.Time         `json:"updated_at"`
+}
+
+func toTenantJSON(t tenant.Tenant) tenantJSON {
+	return tenantJSON{
+		Slug: t.Slug, Name: t.Name, Status: t.Status, WeChatAppID: t.WeChatAppID,
+		WeChatSecretSet: true, SigningAlg: t.SigningAlg,
+		AccessTTLSeconds: int(t.AccessTTL.Seconds()), RefreshTTLSeconds: int(t.RefreshTTL.Seconds()),
+		RateLimits: t.EffectiveRateLimits(tenant.DefaultRateLimits), CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
+	}
+}
+
+type createTenantRequest struct {
+	Slug              string             `json:"slug"`
+	Name              string             `json:"name"`
+	WeChatAppID       string             `json:"wechat_appid"`
+	WeChatSecret      string             `json:"wechat_secret"`
+	SigningAlg        string             `json:"signing_alg"`
+	AccessTTLSeconds  int                `json:"access_ttl_seconds"`
+	RefreshTTLSeconds int                `json:"refresh_ttl_seconds"`
+	RateLimits        map[string]*string `json:"rate_limits"`
+}
+
+func (h *Handler) createTenant(c *gin.Context) {
+	var req createTenantRequest
+	if err := web.DecodeJSON(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	t, err := h.tenants.Create(c.Request.Context(), tenant.NewTenant{
+		Slug: req.Slug, Name: req.Name, WeChatAppID: req.WeChatAppID, WeChatSecret: req.WeChatSecret,
+		SigningAlg: req.SigningAlg,
+		AccessTTL:  time.Duration(req.AccessTTLSeconds) * time.Second,
+		RefreshTTL: time.Duration(req.RefreshTTLSeconds) * time.Second,
+		RateLimits: req.RateLimits,
+	})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.Header("Location", "/api/v1/tenants/"+t.Slug)
+	c.JSON(http.StatusCreated, toTenantJSON(t))
+}
+
+func (h *Handler) listTenants(c *gin.Context) {
+	limit, after, err := page(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	ts, err := h.tenants.List(c.Request.Context(), limit+1, after)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	out := list[tenantJSON]{Items: []tenantJSON{}}
+	for i, t := range ts {
+		if i == limit {
+			out.NextCursor = cursor(ts[i-1].Slug)
+			break
+		}
+		out.Items = append(out.Items, toTenantJSON(t))
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (h *Handler) getTenant(c *gin.Context) {
+	t, err := h.tenants.Get(c.Request.Context(), c.Param("slug"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, toTenantJSON(t))
+}
+
+type patchTenantRequest struct {
+	Name              *string            `json:"name"`
+	Status            *tenant.Status     `json:"status"`
+	WeChatAppID       *string            `json:"wechat_appid"`
+	WeChatSecret      *string            `json:"wechat_secret"`
+	SigningAlg        *string            `json:"signing_alg"`
+	AccessTTLSeconds  *int               `json:"access_ttl_seconds"`
+	RefreshTTLSeconds *int               `json:"refresh_ttl_seconds"`
+	RateLimits        map[string]*string `json:"rate_limits"`
+}
+
+func seconds(n *int) *time.Duration {
+	if n == nil {
+		return nil
+	}
+	d := time.Duration(*n) * time.Second
+	return &d
+}
+
+func (h *Handler) updateTenant(c *gin.Context) {
+	var req patchTenantRequest
+	if err := web.DecodeJSON(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	t, err := h.tenants.Update(c.Request.Context(), c.Param("slug"), tenant.Patch{
+		Name: req.Name, Status: req.Status, WeChatAppID: req.WeChatAppID, WeChatSecret: req.WeChatSecret,
+		SigningAlg: req.SigningAlg, AccessTTL: seconds(req.AccessTTLSeconds), RefreshTTL: seconds(req.RefreshTTLSeconds),
+		RateLimits: req.RateLimits,
+	})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, toTenantJSON(t))
+}
+
+func (h *Handler) deleteTenant(c *gin.Context) {
+	if err := h.tenants.Delete(c.Request.Context(), c.Param("slug")); err != nil {
+		fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+type keyJSON struct {
+	KID       string           `json:"kid"`
+	Alg       string           `json:"alg"`
+	Status    tenant.KeyStatus `json:"status"`
+	CreatedAt time.Time        `json:"created_at"`
+	RetireAt  *time.Time       `json:"retire_at,omitempty"`
+}
+
+func toKeyJSON(k tenant.Key) keyJSON {
+	return keyJSON{KID: k.KID, Alg: k.Alg, Status: k.Status, CreatedAt: k.CreatedAt, RetireAt: k.RetireAt}
+}
+
+func (h *Handler) listKeys(c *gin.Context) {
+	keys, err := h.tenants.Keys(c.Request.Context(), c.Param("slug"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	out := list[keyJSON]{Items: []keyJSON{}}
+	for _, k := range keys {
+		out.Items = append(out.Items, toKeyJSON(k))
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (h *Handler) rotateKey(c *gin.Context) {
+	k, err := h.tenants.RotateKey(c.Request.Context(), c.Param("slug"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, toKeyJSON(k))
+}

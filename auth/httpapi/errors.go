@@ -1,0 +1,56 @@
+// Package httpapi is the mini-program facing HTTP surface, /v1/t/{tenant}/...:
+// it translates requests into auth.Service calls and auth errors into
+// problem responses, and nothing more.
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/miniauth/miniauth/auth"
+	"github.com/miniauth/miniauth/web"
+)
+
+// problemFor is the one mapping from auth errors to responses on this
+// surface. Anything unknown is a 500 whose cause is only logged.
+func problemFor(err error) *web.Problem {
+	var banned *auth.BannedError
+	var field *auth.InvalidFieldError
+	var p *web.Problem
+	switch {
+	case errors.As(err, &p):
+		return p
+	case errors.As(err, &field):
+		return web.BadRequest("The request is invalid.", web.FieldError{Field: field.Field, Message: field.Message})
+	case errors.Is(err, auth.ErrTenantNotFound):
+		return web.NewProblem(http.StatusNotFound, "tenant_not_found", "No tenant has this slug.")
+	case errors.Is(err, auth.ErrTenantDisabled):
+		return web.NewProblem(http.StatusForbidden, "tenant_disabled", "This mini-program is disabled.")
+	case errors.Is(err, auth.ErrInvalidCode):
+		return web.NewProblem(http.StatusUnauthorized, "invalid_code", "The login code is invalid, expired or already used.")
+	case errors.Is(err, auth.ErrInvalidToken):
+		return web.NewProblem(http.StatusUnauthorized, "invalid_token", "The access token is missing, expired, revoked or not valid here.").WithInternal(err)
+	case errors.Is(err, auth.ErrInvalidRefreshToken):
+		return web.NewProblem(http.StatusUnauthorized, "invalid_refresh_token", "The refresh token is unknown, expired or revoked.")
+	case errors.Is(err, auth.ErrRefreshTokenReused):
+		return web.NewProblem(http.StatusUnauthorized, "refresh_token_reused", "The refresh token was already used; its session has been revoked.")
+	case errors.As(err, &banned):
+		p := web.NewProblem(http.StatusForbidden, "user_banned", "This user is banned.")
+		if !banned.Until.IsZero() {
+			u := banned.Until.UTC()
+			p.BannedUntil = &u
+		}
+		return p
+	case errors.Is(err, auth.ErrRiskBlocked):
+		return web.NewProblem(http.StatusForbidden, "wechat_risk_blocked", "WeChat refused this login as high-risk.")
+	case errors.Is(err, auth.ErrWeChatRateLimited):
+		p := web.NewProblem(http.StatusTooManyRequests, "rate_limited", "WeChat is limiting logins for this user; retry shortly.")
+		p.RetryAfter = 60e9
+		return p
+	case errors.Is(err, auth.ErrWeChatUnavailable), errors.Is(err, auth.ErrWeChatMisconfigured):
+		return web.NewProblem(http.StatusBadGateway, "wechat_unavailable", "WeChat could not complete the login; try again with a new code.").WithInternal(err)
+	case errors.Is(err, auth.ErrUserNotFound):
+		return web.NewProblem(http.StatusUnauthorized, "invalid_token", "The user of this token no longer exists.")
+	}
+	return web.InternalError(err)
+}

@@ -1,0 +1,205 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"net/netip"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/miniauth/miniauth/auth"
+	"github.com/miniauth/miniauth/tenant"
+	"github.com/miniauth/miniauth/web"
+)
+
+// Handler serves the mini-program API.
+type Handler struct {
+	svc    *auth.Service
+	dir    *tenant.Directory
+	tokens *auth.Tokens
+}
+
+// New returns the mini-program API handler.
+func New(svc *auth.Service, dir *tenant.Directory, tokens *auth.Tokens) *Handler {
+	return &Handler{svc: svc, dir: dir, tokens: tokens}
+}
+
+// Routes registers every mini-program endpoint.
+func (h *Handler) Routes(r gin.IRouter) {
+	t := r.Group("/v1/t/:tenant")
+	t.POST("/login", h.login)
+	t.POST("/refresh", h.refresh)
+	t.GET("/.well-known/jwks.json", h.jwks)
+	t.GET("/.well-known/openid-configuration", h.discovery)
+
+	authed := t.Group("", h.authenticate)
+	authed.POST("/logout", h.logout)
+	authed.GET("/me", h.me)
+	authed.PATCH("/me", h.updateMe)
+}
+
+func fail(c *gin.Context, err error) { web.Abort(c, problemFor(err)) }
+
+func clientMeta(c *gin.Context) auth.ClientMeta {
+	ip, _ := netip.ParseAddr(c.ClientIP())
+	return auth.ClientMeta{IP: ip, UserAgent: c.Request.UserAgent()}
+}
+
+func noStore(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	c.Header("Pragma", "no-cache")
+}
+
+type loginRequest struct {
+	Code string `json:"code"`
+}
+
+func (h *Handler) login(c *gin.Context) {
+	var req loginRequest
+	if err := web.DecodeJSON(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	resp, err := h.svc.Login(c.Request.Context(), c.Param("tenant"), req.Code, clientMeta(c))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	noStore(c)
+	c.JSON(http.StatusOK, resp)
+}
+
+type refreshRequest struct {
+	RefreshToken string `json:"refresh_token"`
+}
+
+func (h *Handler) refresh(c *gin.Context) {
+	var req refreshRequest
+	if err := web.DecodeJSON(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	resp, err := h.svc.Refresh(c.Request.Context(), c.Param("tenant"), req.RefreshToken, clientMeta(c))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	noStore(c)
+	c.JSON(http.StatusOK, resp)
+}
+
+const principalKey = "miniauth.principal"
+
+// authenticate admits requests with a live access token of this tenant.
+func (h *Handler) authenticate(c *gin.Context) {
+	p, err := h.svc.Authenticate(c.Request.Context(), c.Param("tenant"), bearer(c))
+	if err != nil {
+		if errors.Is(err, auth.ErrInvalidToken) {
+			c.Header("WWW-Authenticate", `Bearer error="invalid_token"`)
+		}
+		fail(c, err)
+		return
+	}
+	c.Set(principalKey, p)
+	c.Next()
+}
+
+func principal(c *gin.Context) *auth.Principal { return c.MustGet(principalKey).(*auth.Principal) }
+
+func bearer(c *gin.Context) string {
+	scheme, token, ok := strings.Cut(c.GetHeader("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
+}
+
+type logoutRequest struct {
+	All bool `json:"all"`
+}
+
+func (h *Handler) logout(c *gin.Context) {
+	var req logoutRequest
+	if err := web.DecodeJSON(c, &req); err != nil && err != web.ErrEmptyBody {
+		fail(c, err)
+		return
+	}
+	if err := h.svc.Logout(c.Request.Context(), principal(c), req.All); err != nil {
+		fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func (h *Handler) me(c *gin.Context) {
+	u, err := h.svc.Me(c.Request.Context(), principal(c))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	noStore(c)
+	c.JSON(http.StatusOK, u)
+}
+
+func (h *Handler) updateMe(c *gin.Context) {
+	var patch auth.ProfilePatch
+	if err := web.DecodeJSON(c, &patch); err != nil {
+		fail(c, err)
+		return
+	}
+	u, err := h.svc.UpdateMe(c.Request.Context(), principal(c), patch)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	noStore(c)
+	c.JSON(http.StatusOK, u)
+}
+
+// publicTenant resolves a tenant for the discovery documents, which stay
+// readable while a tenant is disabled so verifiers keep working.
+func (h *Handler) publicTenant(c *gin.Context) (*tenant.Runtime, bool) {
+	rt, err := h.dir.Lookup(c.Request.Context(), c.Param("tenant"))
+	if errors.Is(err, tenant.ErrNotFound) {
+		err = auth.ErrTenantNotFound
+	}
+	if err != nil {
+		fail(c, err)
+		return nil, false
+	}
+	return rt, true
+}
+
+func (h *Handler) jwks(c *gin.Context) {
+	rt, ok := h.publicTenant(c)
+	if !ok {
+		return
+	}
+	// Short enough that verifiers pick up a rotated key within a minute.
+	c.Header("Cache-Control", "public, max-age=60")
+	c.Data(http.StatusOK, "application/jwk-set+json", rt.JWKS)
+}
+
+func (h *Handler) discovery(c *gin.Context) {
+	rt, ok := h.publicTenant(c)
+	if !ok {
+		return
+	}
+	iss := h.tokens.Issuer(rt.Slug)
+	c.Header("Cache-Control", "public, max-age=300")
+	c.JSON(http.StatusOK, gin.H{
+		"issuer":                                iss,
+		"jwks_uri":                              iss + "/.well-known/jwks.json",
+		"token_endpoint":                        iss + "/refresh",
+		"login_endpoint":                        iss + "/login",
+		"refresh_endpoint":                      iss + "/refresh",
+		"logout_endpoint":                       iss + "/logout",
+		"userinfo_endpoint":                     iss + "/me",
+		"grant_types_supported":                 []string{"urn:miniauth:wechat-code", "refresh_token"},
+		"token_endpoint_auth_methods_supported": []string{"none"},
+		"subject_types_supported":               []string{"public"},
+		"id_token_signing_alg_values_supported": []string{rt.Signing.Alg},
+		"response_types_supported":              []string{"token"},
+	})
+}

@@ -1,0 +1,209 @@
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Change topics for revocations; payloads are "tenantID:sessionID" and
+// "tenantID:userID".
+const (
+	TopicSessionRevoked = "session_revoked"
+	TopicUserRevoked    = "user_revoked"
+)
+
+// Publisher tells every instance about a revocation (tenant/changes.Bus).
+type Publisher interface {
+	Publish(ctx context.Context, topic, payload string) error
+}
+
+// Sessions stores login sessions and their single-use refresh tokens.
+type Sessions struct {
+	db    *pgxpool.Pool
+	pub   Publisher
+	cache *revocations
+}
+
+// ClientMeta is what the server knows of the caller.
+type ClientMeta struct {
+	IP        netip.Addr
+	UserAgent string
+}
+
+// RefreshTokenBytes of randomness in a refresh token (256 bits).
+const RefreshTokenBytes = 32
+
+func hashToken(token string) []byte {
+	sum := sha256.Sum256([]byte(token))
+	return sum[:]
+}
+
+// create starts a session for a user inside tx and returns its id and first
+// refresh token.
+func (s *Sessions) create(ctx context.Context, tx pgx.Tx, tenantID int64, userID uuid.UUID, refreshTTL time.Duration, meta ClientMeta) (uuid.UUID, string, error) {
+	sid, err := uuid.NewV7()
+	if err != nil {
+		return uuid.Nil, "", err
+	}
+	expires := time.Now().Add(refreshTTL)
+	if _, err := tx.Exec(ctx, `INSERT INTO sessions (id, tenant_id, user_id, expires_at, ip, user_agent)
+		VALUES ($1, $2, $3, $4, $5, $6)`, sid, tenantID, userID, expires, ipOrNil(meta.IP), truncate(meta.UserAgent, 512)); err != nil {
+		return uuid.Nil, "", err
+	}
+	token, err := s.issueRefresh(ctx, tx, tenantID, sid, expires)
+	return sid, token, err
+}
+
+func (s *Sessions) issueRefresh(ctx context.Context, tx pgx.Tx, tenantID int64, sid uuid.UUID, expires time.Time) (string, error) {
+	token := randomToken(RefreshTokenBytes)
+	_, err := tx.Exec(ctx, `INSERT INTO refresh_tokens (token_hash, tenant_id, session_id, expires_at)
+		VALUES ($1, $2, $3, $4)`, hashToken(token), tenantID, sid, expires)
+	return token, err
+}
+
+// rotated is the outcome of a successful refresh.
+type rotated struct {
+	SessionID uuid.UUID
+	UserID    uuid.UUID
+	Token     string
+}
+
+// rotate spends a refresh token and issues its successor. Spending is one
+// conditional UPDATE, so of N concurrent presentations exactly one wins;
+// the others find the token spent, which is indistinguishable from theft
+// and revokes the session (RFC 9700 reuse detection). A token of another
+// tenant is not found and left untouched.
+func (s *Sessions) rotate(ctx context.Context, tenantID int64, token string, refreshTTL time.Duration, check func(ctx context.Context, tx pgx.Tx, userID uuid.UUID) error) (rotated, error) {
+	var out rotated
+	var reused bool
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		h := hashToken(token)
+		err := tx.QueryRow(ctx, `UPDATE refresh_tokens SET rotated_at = now()
+			WHERE token_hash = $1 AND tenant_id = $2 AND rotated_at IS NULL AND expires_at > now()
+			RETURNING session_id`, h, tenantID).Scan(&out.SessionID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			var spent bool
+			err := tx.QueryRow(ctx, `SELECT r.rotated_at IS NOT NULL, r.session_id
+				FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id
+				WHERE r.token_hash = $1 AND r.tenant_id = $2 AND s.revoked_at IS NULL AND s.expires_at > now()`,
+				h, tenantID).Scan(&spent, &out.SessionID)
+			if errors.Is(err, pgx.ErrNoRows) || (err == nil && !spent) {
+				return ErrInvalidRefreshToken
+			}
+			if err != nil {
+				return err
+			}
+			reused = true
+			_, err = tx.Exec(ctx, `UPDATE sessions SET revoked_at = now(), revoke_reason = 'refresh_token_reused'
+				WHERE id = $1 AND revoked_at IS NULL`, out.SessionID)
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		var revoked bool
+		err = tx.QueryRow(ctx, `SELECT user_id, revoked_at IS NOT NULL FROM sessions WHERE id = $1 AND tenant_id = $2`,
+			out.SessionID, tenantID).Scan(&out.UserID, &revoked)
+		if errors.Is(err, pgx.ErrNoRows) || revoked {
+			return ErrInvalidRefreshToken
+		}
+		if err != nil {
+			return err
+		}
+		if err := check(ctx, tx, out.UserID); err != nil {
+			return err
+		}
+		expires := time.Now().Add(refreshTTL)
+		if _, err := tx.Exec(ctx, `UPDATE sessions SET refreshed_at = now(), expires_at = $2 WHERE id = $1`, out.SessionID, expires); err != nil {
+			return err
+		}
+		out.Token, err = s.issueRefresh(ctx, tx, tenantID, out.SessionID, expires)
+		return err
+	})
+	if reused && err == nil {
+		s.notifySession(ctx, tenantID, out.SessionID)
+		return rotated{}, ErrRefreshTokenReused
+	}
+	if err != nil {
+		return rotated{}, err
+	}
+	return out, nil
+}
+
+// Revoke ends one session of a tenant.
+func (s *Sessions) Revoke(ctx context.Context, tenantID int64, sid uuid.UUID, reason string) error {
+	if _, err := s.db.Exec(ctx, `UPDATE sessions SET revoked_at = now(), revoke_reason = $3
+		WHERE id = $1 AND tenant_id = $2 AND revoked_at IS NULL`, sid, tenantID, reason); err != nil {
+		return err
+	}
+	s.notifySession(ctx, tenantID, sid)
+	return nil
+}
+
+// RevokeUser ends every session of a user and returns how many were live.
+func (s *Sessions) RevokeUser(ctx context.Context, tenantID int64, userID uuid.UUID, reason string) (int64, error) {
+	tag, err := s.db.Exec(ctx, `UPDATE sessions SET revoked_at = now(), revoke_reason = $3
+		WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL`, tenantID, userID, reason)
+	if err != nil {
+		return 0, err
+	}
+	s.NotifyUser(ctx, tenantID, userID)
+	return tag.RowsAffected(), nil
+}
+
+// Active reports whether a session still accepts its access tokens. It is
+// on every authenticated request, so answers are cached; revocations evict
+// them on every instance through the change feed.
+func (s *Sessions) Active(ctx context.Context, tenantID int64, sid, userID uuid.UUID) (bool, error) {
+	if active, ok := s.cache.get(tenantID, sid); ok {
+		return active, nil
+	}
+	gen := s.cache.generation()
+	var active bool
+	err := s.db.QueryRow(ctx, `SELECT revoked_at IS NULL AND expires_at > now() FROM sessions
+		WHERE id = $1 AND tenant_id = $2 AND user_id = $3`, sid, tenantID, userID).Scan(&active)
+	if errors.Is(err, pgx.ErrNoRows) {
+		active, err = false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	s.cache.put(gen, tenantID, sid, userID, active)
+	return active, nil
+}
+
+func (s *Sessions) notifySession(ctx context.Context, tenantID int64, sid uuid.UUID) {
+	payload := fmt.Sprintf("%d:%s", tenantID, sid)
+	s.cache.dropSession(payload)
+	_ = s.pub.Publish(context.WithoutCancel(ctx), TopicSessionRevoked, payload)
+}
+
+// NotifyUser tells every instance that a user's sessions changed (revoked,
+// user disabled or erased).
+func (s *Sessions) NotifyUser(ctx context.Context, tenantID int64, userID uuid.UUID) {
+	payload := fmt.Sprintf("%d:%s", tenantID, userID)
+	s.cache.dropUser(payload)
+	_ = s.pub.Publish(context.WithoutCancel(ctx), TopicUserRevoked, payload)
+}
+
+func ipOrNil(ip netip.Addr) any {
+	if !ip.IsValid() {
+		return nil
+	}
+	return ip.Unmap().String()
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

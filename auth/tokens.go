@@ -1,0 +1,115 @@
+package auth
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/miniauth/miniauth/tenant"
+)
+
+// Claims of an access token (RFC 9068 shape, typ at+jwt).
+type Claims struct {
+	jwt.RegisteredClaims
+	SID string `json:"sid"`
+}
+
+// Tokens issues and verifies access tokens. The issuer of a tenant's tokens
+// is {publicURL}/v1/t/{slug}; the audience is the slug, so a token of one
+// tenant never verifies for another even before the key lookup.
+type Tokens struct {
+	publicURL string
+	now       func() time.Time
+}
+
+// NewTokens returns a token issuer/verifier for the public base URL.
+func NewTokens(publicURL string) *Tokens {
+	return &Tokens{publicURL: publicURL, now: time.Now}
+}
+
+// Issuer is the iss of a tenant's tokens.
+func (t *Tokens) Issuer(slug string) string { return t.publicURL + "/v1/t/" + slug }
+
+// Issue signs an access token for a user's session with the tenant's
+// active key. It returns the token and its lifetime.
+func (t *Tokens) Issue(rt *tenant.Runtime, userID, sid string) (string, error) {
+	now := t.now().Truncate(time.Second)
+	claims := Claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    t.Issuer(rt.Slug),
+			Subject:   userID,
+			Audience:  jwt.ClaimStrings{rt.Slug},
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(rt.AccessTTL)),
+			ID:        randomToken(16),
+		},
+		SID: sid,
+	}
+	method, err := signingMethod(rt.Signing.Alg)
+	if err != nil {
+		return "", err
+	}
+	tok := jwt.NewWithClaims(method, claims)
+	tok.Header["typ"] = "at+jwt"
+	tok.Header["kid"] = rt.Signing.KID
+	return tok.SignedString(rt.Signing.Private)
+}
+
+// Verify checks an access token strictly against one tenant: the kid must
+// be one of that tenant's usable keys, the alg must be that key's alg, typ
+// must be at+jwt, and iss, aud, exp, sub and sid must be present and right.
+func (t *Tokens) Verify(rt *tenant.Runtime, raw string) (*Claims, error) {
+	claims := &Claims{}
+	parser := jwt.NewParser(
+		jwt.WithValidMethods([]string{tenant.AlgES256, tenant.AlgEdDSA}),
+		jwt.WithIssuer(t.Issuer(rt.Slug)),
+		jwt.WithAudience(rt.Slug),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithTimeFunc(t.now),
+	)
+	_, err := parser.ParseWithClaims(raw, claims, func(tok *jwt.Token) (any, error) {
+		if typ, _ := tok.Header["typ"].(string); typ != "at+jwt" {
+			return nil, errors.New("typ is not at+jwt")
+		}
+		kid, _ := tok.Header["kid"].(string)
+		key, ok := rt.VerifyKeyFor(kid, t.now())
+		if !ok {
+			return nil, fmt.Errorf("unknown kid %q", kid)
+		}
+		if tok.Method.Alg() != key.Alg {
+			return nil, fmt.Errorf("alg %s is not the key's %s", tok.Method.Alg(), key.Alg)
+		}
+		return key.Public, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+	}
+	if claims.Subject == "" || claims.SID == "" {
+		return nil, fmt.Errorf("%w: sub or sid missing", ErrInvalidToken)
+	}
+	return claims, nil
+}
+
+func signingMethod(alg string) (jwt.SigningMethod, error) {
+	switch alg {
+	case tenant.AlgES256:
+		return jwt.SigningMethodES256, nil
+	case tenant.AlgEdDSA:
+		return jwt.SigningMethodEdDSA, nil
+	}
+	return nil, fmt.Errorf("unsupported signing alg %q", alg)
+}
+
+// randomToken returns n random bytes, base64url without padding.
+func randomToken(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}

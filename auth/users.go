@@ -1,0 +1,93 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// User is an end user of one tenant as the API shows it.
+type User struct {
+	ID          string     `json:"id"`
+	OpenID      string     `json:"openid"`
+	UnionID     *string    `json:"unionid"`
+	Nickname    *string    `json:"nickname"`
+	AvatarURL   *string    `json:"avatar_url"`
+	Phone       *string    `json:"phone"`
+	Status      string     `json:"status"`
+	CreatedAt   time.Time  `json:"created_at"`
+	LastLoginAt *time.Time `json:"last_login_at"`
+}
+
+// UserColumns are the columns ScanUser reads, in order.
+const UserColumns = `id, openid, unionid, nickname, avatar_url, phone, status, created_at, last_login_at`
+
+// ScanUser reads one row of UserColumns.
+func ScanUser(row pgx.Row) (User, error) {
+	var u User
+	var id uuid.UUID
+	err := row.Scan(&id, &u.OpenID, &u.UnionID, &u.Nickname, &u.AvatarURL, &u.Phone, &u.Status, &u.CreatedAt, &u.LastLoginAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return u, ErrUserNotFound
+	}
+	u.ID = id.String()
+	return u, err
+}
+
+// Me returns the caller's own user.
+func (s *Service) Me(ctx context.Context, p *Principal) (User, error) {
+	return ScanUser(s.db.QueryRow(ctx, `SELECT `+UserColumns+` FROM users WHERE tenant_id = $1 AND id = $2`,
+		p.Tenant.ID, p.UserID))
+}
+
+// ProfilePatch is what a user may change of their own profile; an empty
+// string clears a field.
+type ProfilePatch struct {
+	Nickname  *string `json:"nickname"`
+	AvatarURL *string `json:"avatar_url"`
+}
+
+// Validate checks the patch.
+func (p *ProfilePatch) Validate() error {
+	if p.Nickname != nil {
+		*p.Nickname = strings.TrimSpace(*p.Nickname)
+		if n := utf8.RuneCountInString(*p.Nickname); n > 64 || strings.ContainsFunc(*p.Nickname, isControl) {
+			return &InvalidFieldError{Field: "nickname", Message: "must be at most 64 characters without control characters"}
+		}
+	}
+	if p.AvatarURL != nil && *p.AvatarURL != "" {
+		u, err := url.Parse(*p.AvatarURL)
+		if err != nil || len(*p.AvatarURL) > 1024 || u.Scheme != "https" || u.Host == "" {
+			return &InvalidFieldError{Field: "avatar_url", Message: "must be an https URL of at most 1024 characters"}
+		}
+	}
+	return nil
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// UpdateMe changes the caller's profile.
+func (s *Service) UpdateMe(ctx context.Context, p *Principal, patch ProfilePatch) (User, error) {
+	if err := patch.Validate(); err != nil {
+		return User{}, err
+	}
+	return ScanUser(s.db.QueryRow(ctx, `UPDATE users SET
+			nickname = CASE WHEN $3::boolean THEN NULLIF($4, '') ELSE nickname END,
+			avatar_url = CASE WHEN $5::boolean THEN NULLIF($6, '') ELSE avatar_url END,
+			updated_at = now()
+		WHERE tenant_id = $1 AND id = $2 RETURNING `+UserColumns,
+		p.Tenant.ID, p.UserID, patch.Nickname != nil, deref(patch.Nickname), patch.AvatarURL != nil, deref(patch.AvatarURL)))
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/miniauth/miniauth/admin"
+	"github.com/miniauth/miniauth/admin/api"
+	"github.com/miniauth/miniauth/auth"
+	"github.com/miniauth/miniauth/auth/httpapi"
+	"github.com/miniauth/miniauth/auth/wechat"
+	"github.com/miniauth/miniauth/tenant"
+	"github.com/miniauth/miniauth/tenant/changes"
+	"github.com/miniauth/miniauth/web"
+)
+
+// app is one running miniauth instance: its connections, background work
+// and HTTP handler. Several can run in one process (the tests do), sharing
+// nothing but Postgres and Redis, exactly like replicas.
+type app struct {
+	cfg     Config
+	log     *slog.Logger
+	db      *pgxpool.Pool
+	rdb     redis.UniversalClient
+	bus     *changes.Bus
+	handler http.Handler
+
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+}
+
+func redisOptions(raw string) (*redis.UniversalOptions, error) {
+	if strings.Contains(raw, "://") && !strings.Contains(raw, ",") {
+		opt, err := redis.ParseURL(raw)
+		if err != nil {
+			return nil, err
+		}
+		return &redis.UniversalOptions{
+			Addrs: []string{opt.Addr}, DB: opt.DB, Username: opt.Username, Password: opt.Password,
+			TLSConfig: opt.TLSConfig, Protocol: opt.Protocol,
+		}, nil
+	}
+	// host:port,host:port — a Redis Cluster's seed nodes.
+	addrs := splitList(raw)
+	for _, a := range addrs {
+		if !strings.Contains(a, ":") {
+			return nil, fmt.Errorf("%q is not host:port", a)
+		}
+	}
+	return &redis.UniversalOptions{Addrs: addrs, IsClusterMode: len(addrs) > 1}, nil
+}
+
+func openDB(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
+	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	pcfg.ConnConfig.RuntimeParams["application_name"] = "miniauth"
+	return pgxpool.NewWithConfig(ctx, pcfg)
+}
+
+// newApp connects and wires everything; it does not listen.
+func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	ropt, err := redisOptions(cfg.RedisURL)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	rdb := redis.NewUniversalClient(ropt)
+	sealer, err := tenant.NewSealer(cfg.MasterKey, cfg.PreviousKeys...)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+
+	a := &app{cfg: cfg, log: log, db: db, rdb: rdb}
+	a.bus = changes.New(rdb, cfg.RedisPrefix, log)
+	store := tenant.NewStore(db, sealer, a.bus)
+	dir := tenant.NewDirectory(store, a.bus)
+	tokens := auth.NewTokens(cfg.PublicURL)
+	wx := wechat.New(cfg.WeChatBaseURL, &http.Client{Timeout: cfg.WeChatTimeout})
+	svc := auth.NewService(auth.Deps{
+		DB: db, Directory: dir, WeChat: wx, Sealer: sealer, Tokens: tokens, Changes: a.bus, Log: log,
+	})
+
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	if err := r.SetTrustedProxies(cfg.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("MINIAUTH_TRUSTED_PROXIES: %w", err)
+	}
+	r.Use(web.Middleware(log))
+	r.NoRoute(web.NotFound)
+	r.NoMethod(web.MethodNotAllowed)
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", a.ready)
+	httpapi.New(svc, dir, tokens).Routes(r)
+	api.New(store, admin.NewAPIKeys(db), log).Routes(r)
+	a.handler = r
+
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	a.stop = stop
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); a.bus.Run(bg) }()
+	return a, nil
+}
+
+// ready answers 200 only while Postgres and Redis both answer.
+func (a *app) ready(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	checks := gin.H{"postgres": "ok", "redis": "ok"}
+	status := http.StatusOK
+	if err := a.db.Ping(ctx); err != nil {
+		checks["postgres"], status = "unavailable", http.StatusServiceUnavailable
+	}
+	if err := a.rdb.Ping(ctx).Err(); err != nil {
+		checks["redis"], status = "unavailable", http.StatusServiceUnavailable
+	}
+	c.JSON(status, checks)
+}
+
+// waitFeed blocks until the change feed is subscribed, so an instance
+// starts serving with its cross-instance caches already trustworthy.
+func (a *app) waitFeed(ctx context.Context) {
+	for !a.bus.Healthy() && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (a *app) Close() {
+	a.stop()
+	a.wg.Wait()
+	_ = a.rdb.Close()
+	a.db.Close()
+}

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/miniauth/miniauth/tenant"
+)
+
+// Config is the server's validated configuration, read once at start.
+type Config struct {
+	DatabaseURL    string
+	RedisURL       string
+	RedisPrefix    string
+	MasterKey      []byte
+	PreviousKeys   [][]byte
+	Addr           string
+	PublicURL      string
+	WeChatBaseURL  string
+	WeChatTimeout  time.Duration
+	TrustedProxies []string
+	Env            string
+	LogLevel       string
+}
+
+// devMasterKey seals secrets only in MINIAUTH_ENV=development when no key
+// is configured; it is public, so nothing sealed with it is secret.
+var devMasterKey = make([]byte, 32)
+
+// loadConfig reads the environment (after an optional .env file). Any
+// problem is returned as one line naming the variable.
+func loadConfig(getenv func(string) string) (Config, error) {
+	c := Config{
+		DatabaseURL:   getenv("DATABASE_URL"),
+		RedisURL:      getenv("REDIS_URL"),
+		RedisPrefix:   orDefault(getenv("MINIAUTH_REDIS_PREFIX"), "miniauth:"),
+		Addr:          orDefault(getenv("MINIAUTH_ADDR"), ":8080"),
+		PublicURL:     strings.TrimRight(orDefault(getenv("MINIAUTH_PUBLIC_URL"), "http://localhost:8080"), "/"),
+		WeChatBaseURL: strings.TrimRight(orDefault(getenv("MINIAUTH_WECHAT_BASE_URL"), "https://api.weixin.qq.com"), "/"),
+		Env:           orDefault(getenv("MINIAUTH_ENV"), "production"),
+		LogLevel:      orDefault(getenv("MINIAUTH_LOG_LEVEL"), "info"),
+	}
+	if c.DatabaseURL == "" {
+		return c, errors.New("DATABASE_URL is required (a postgres:// URL)")
+	}
+	if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return c, errors.New("DATABASE_URL must be a postgres:// URL")
+	}
+	if c.RedisURL == "" {
+		return c, errors.New("REDIS_URL is required (a redis:// or rediss:// URL)")
+	}
+	if _, err := redisOptions(c.RedisURL); err != nil {
+		return c, fmt.Errorf("REDIS_URL: %v", err)
+	}
+	if c.Env != "production" && c.Env != "development" {
+		return c, errors.New("MINIAUTH_ENV must be production or development")
+	}
+	if k := getenv("MINIAUTH_MASTER_KEY"); k != "" {
+		key, err := tenant.ParseMasterKey(k)
+		if err != nil {
+			return c, fmt.Errorf("MINIAUTH_MASTER_KEY %v", err)
+		}
+		c.MasterKey = key
+	} else if c.Env == "development" {
+		c.MasterKey = devMasterKey
+	} else {
+		return c, errors.New("MINIAUTH_MASTER_KEY is required: standard base64 of 32 random bytes (head -c32 /dev/urandom | base64)")
+	}
+	for i, k := range splitList(getenv("MINIAUTH_PREVIOUS_MASTER_KEYS")) {
+		key, err := tenant.ParseMasterKey(k)
+		if err != nil {
+			return c, fmt.Errorf("MINIAUTH_PREVIOUS_MASTER_KEYS entry %d %v", i+1, err)
+		}
+		c.PreviousKeys = append(c.PreviousKeys, key)
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return c, errors.New("MINIAUTH_PUBLIC_URL must be an absolute http(s) URL")
+	}
+	if u, err := url.Parse(c.WeChatBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return c, errors.New("MINIAUTH_WECHAT_BASE_URL must be an absolute http(s) URL")
+	}
+	c.WeChatTimeout = 5 * time.Second
+	if s := getenv("MINIAUTH_WECHAT_TIMEOUT"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 || d > time.Minute {
+			return c, errors.New("MINIAUTH_WECHAT_TIMEOUT must be a duration up to 1m, e.g. 5s")
+		}
+		c.WeChatTimeout = d
+	}
+	for _, p := range splitList(getenv("MINIAUTH_TRUSTED_PROXIES")) {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err := netip.ParseAddr(p); err != nil {
+				return c, fmt.Errorf("MINIAUTH_TRUSTED_PROXIES: %q is not an address or CIDR", p)
+			}
+		}
+		c.TrustedProxies = append(c.TrustedProxies, p)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return c, errors.New("MINIAUTH_LOG_LEVEL must be debug, info, warn or error")
+	}
+	return c, nil
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// loadDotEnv sets variables from a .env file that are not already set.
+func loadDotEnv(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "=")
+		if !ok {
+			return fmt.Errorf("%s:%d: expected KEY=VALUE", path, n)
+		}
+		k, v = strings.TrimSpace(k), strings.Trim(strings.TrimSpace(v), `"'`)
+		if _, set := os.LookupEnv(k); !set {
+			os.Setenv(k, v)
+		}
+	}
+	return sc.Err()
+}

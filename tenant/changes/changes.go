@@ -1,0 +1,123 @@
+// Package changes is the cross-instance change feed: an instance that
+// changes a tenant, a session or a policy publishes a notice on one Redis
+// channel, and every instance's caches drop what the notice names.
+//
+// Notices are hints, never the data: the truth stays in Postgres. When the
+// subscription breaks, or reconnects after notices may have been lost,
+// every cache is flushed and Healthy reports false until the feed is back,
+// so callers read through to Postgres in the meantime.
+package changes
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Bus publishes and receives change notices.
+type Bus struct {
+	rdb     redis.UniversalClient
+	channel string
+	log     *slog.Logger
+
+	healthy atomic.Bool
+
+	mu     sync.RWMutex
+	topics map[string][]func(string)
+	resets []func()
+}
+
+// New returns a bus on the channel prefix+"changes". Call Run to receive.
+func New(rdb redis.UniversalClient, prefix string, log *slog.Logger) *Bus {
+	return &Bus{rdb: rdb, channel: prefix + "changes", log: log, topics: map[string][]func(string){}}
+}
+
+// Subscribe registers fn for notices on topic. Handlers must be quick.
+func (b *Bus) Subscribe(topic string, fn func(payload string)) {
+	b.mu.Lock()
+	b.topics[topic] = append(b.topics[topic], fn)
+	b.mu.Unlock()
+}
+
+// OnReset registers fn to run whenever notices may have been missed.
+func (b *Bus) OnReset(fn func()) {
+	b.mu.Lock()
+	b.resets = append(b.resets, fn)
+	b.mu.Unlock()
+}
+
+// Healthy reports whether the subscription is live, i.e. whether caches
+// fed by it can be trusted.
+func (b *Bus) Healthy() bool { return b.healthy.Load() }
+
+// Publish sends a notice to every instance, this one included.
+func (b *Bus) Publish(ctx context.Context, topic, payload string) error {
+	err := b.rdb.Publish(ctx, b.channel, topic+"\x00"+payload).Err()
+	if err != nil {
+		// Other instances may keep a stale entry until their cache age
+		// runs out; this one at least must not.
+		b.dispatch(topic, payload)
+		b.log.Warn("change notice not published", "topic", topic, "err", err)
+	}
+	return err
+}
+
+// Run receives notices until ctx ends, reconnecting as needed.
+func (b *Bus) Run(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		ps := b.rdb.Subscribe(ctx, b.channel)
+		for {
+			msg, err := ps.Receive(ctx)
+			if err != nil {
+				if b.healthy.Swap(false) {
+					b.log.Warn("change feed lost; caches bypassed until it returns", "err", err)
+				}
+				b.reset()
+				break
+			}
+			switch m := msg.(type) {
+			case *redis.Subscription:
+				if m.Kind == "subscribe" {
+					// Anything published while we were away is lost.
+					b.reset()
+					b.healthy.Store(true)
+					backoff = 100 * time.Millisecond
+				}
+			case *redis.Message:
+				topic, payload, _ := strings.Cut(m.Payload, "\x00")
+				b.dispatch(topic, payload)
+			}
+		}
+		_ = ps.Close()
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
+	b.healthy.Store(false)
+}
+
+func (b *Bus) dispatch(topic, payload string) {
+	b.mu.RLock()
+	fns := b.topics[topic]
+	b.mu.RUnlock()
+	for _, fn := range fns {
+		fn(payload)
+	}
+}
+
+func (b *Bus) reset() {
+	b.mu.RLock()
+	fns := b.resets
+	b.mu.RUnlock()
+	for _, fn := range fns {
+		fn()
+	}
+}

@@ -1,0 +1,87 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+)
+
+// MaxBodyBytes bounds every JSON request body.
+const MaxBodyBytes = 16 << 10
+
+// ErrEmptyBody is returned by DecodeJSON when the request has no body;
+// endpoints whose body is optional treat it as "all defaults".
+var ErrEmptyBody = BadRequest("The request body is empty.")
+
+// DecodeJSON reads at most MaxBodyBytes of JSON into dst, whatever the
+// Content-Type says (curl's default form type included). Unknown fields,
+// trailing data and type mismatches are 400s naming the field, an oversized
+// body is 413: a typo in a field name must not be silently ignored.
+func DecodeJSON(c *gin.Context, dst any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return NewProblem(http.StatusRequestEntityTooLarge, "request_too_large",
+				fmt.Sprintf("The request body exceeds %d bytes.", MaxBodyBytes))
+		}
+		return BadRequest("The request body could not be read.")
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return ErrEmptyBody
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return decodeProblem(err)
+	}
+	if dec.More() {
+		return BadRequest("The request body must be a single JSON object.")
+	}
+	return nil
+}
+
+func decodeProblem(err error) *Problem {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
+		return BadRequest("The request body is not valid JSON.")
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			return BadRequest("The request body must be a JSON object.")
+		}
+		return BadRequest("A field has the wrong type.",
+			FieldError{Field: field, Message: "must be " + jsonKind(typ.Type.Kind().String())})
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return BadRequest("The request body has an unknown field.",
+			FieldError{Field: field, Message: "unknown field"})
+	default:
+		return BadRequest("The request body is not valid JSON.")
+	}
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "int", "int32", "int64", "uint", "uint32", "uint64", "float32", "float64":
+		return "a number"
+	case "slice", "array":
+		return "an array"
+	case "ptr":
+		return "a valid value"
+	default:
+		return "an object"
+	}
+}
