@@ -72,6 +72,9 @@ func (b *Bus) Run(ctx context.Context) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		ps := b.rdb.Subscribe(ctx, b.channel)
+		// Receive does not watch ctx while it waits on the socket; closing
+		// the subscription is what ends it.
+		stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
 		for {
 			msg, err := ps.Receive(ctx)
 			if err != nil {
@@ -94,6 +97,7 @@ func (b *Bus) Run(ctx context.Context) {
 				b.dispatch(topic, payload)
 			}
 		}
+		stop()
 		_ = ps.Close()
 		select {
 		case <-ctx.Done():

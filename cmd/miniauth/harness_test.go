@@ -1,0 +1,269 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/miniauth/miniauth/admin"
+	"github.com/miniauth/miniauth/auth/wechat/fake"
+	"github.com/miniauth/miniauth/migrations/dbtest"
+)
+
+// testBundle is one test's world: a fresh database, a private Redis key
+// space, a fake WeChat and one or more real miniauth instances on :0 that
+// share them, exactly like replicas behind a load balancer.
+type testBundle struct {
+	t      *testing.T
+	cfg    Config
+	db     *pgxpool.Pool
+	wx     *fake.Server
+	apiKey string // platform_admin
+	srv    *testServer
+}
+
+type testServer struct {
+	app *app
+	URL string
+}
+
+type setupOption func(*Config)
+
+func setup(t *testing.T, opts ...setupOption) *testBundle {
+	t.Helper()
+	dbURL := dbtest.Database(t)
+	_, prefix := dbtest.Redis(t)
+	wx := fake.New()
+	wxSrv := httptest.NewServer(wx)
+	t.Cleanup(wxSrv.Close)
+
+	cfg := Config{
+		DatabaseURL:   dbURL,
+		RedisURL:      dbtest.RedisURL(),
+		RedisPrefix:   prefix,
+		MasterKey:     bytes.Repeat([]byte{7}, 32),
+		Addr:          "127.0.0.1:0",
+		PublicURL:     "http://miniauth.test",
+		WeChatBaseURL: wxSrv.URL,
+		WeChatTimeout: 2 * time.Second,
+		Env:           "production",
+		LogLevel:      "info",
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	db, err := pgxpool.New(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	_, plain, err := admin.NewAPIKeys(db).Create(context.Background(), "test", admin.RolePlatformAdmin, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &testBundle{t: t, cfg: cfg, db: db, wx: wx, apiKey: plain}
+	b.srv = b.startInstance()
+	return b
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("MINIAUTH_TEST_LOG") != "" {
+		return newLogger(os.Stderr, "debug")
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// startInstance starts one more miniauth instance on the bundle's shared
+// Postgres and Redis and returns once it serves with a live change feed.
+func (b *testBundle) startInstance() *testServer {
+	b.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := newApp(ctx, b.cfg, testLogger())
+	if err != nil {
+		cancel()
+		b.t.Fatalf("newApp: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := serve(ctx, a, ln, testLogger()); err != nil {
+			b.t.Errorf("serve: %v", err)
+		}
+	}()
+	b.t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		a.Close()
+	})
+	s := &testServer{app: a, URL: "http://" + ln.Addr().String()}
+	// serve waits for the change feed before accepting; poll /healthz so
+	// the first request of a test never races the listener.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(s.URL + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("instance did not come up: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return s
+}
+
+// response is a finished HTTP exchange.
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into a map.
+func (r response) JSON(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		t.Fatalf("body is not a JSON object: %v: %s", err, r.Body)
+	}
+	return m
+}
+
+// Code is the problem code of an error response.
+func (r response) Code(t *testing.T) string {
+	t.Helper()
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
+		t.Fatalf("status %d with Content-Type %q, want a problem: %s", r.Status, ct, r.Body)
+	}
+	code, _ := r.JSON(t)["code"].(string)
+	return code
+}
+
+// do sends a request; body may be nil, a string (sent verbatim) or a value
+// encoded as JSON. headers alternate name, value.
+func do(t *testing.T, method, url string, body any, headers ...string) response {
+	t.Helper()
+	var rd io.Reader
+	switch v := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(v)
+	case []byte:
+		rd = bytes.NewReader(v)
+	default:
+		buf, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(buf)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: data}
+}
+
+// api calls the management API with the platform key.
+func (b *testBundle) api(method, path string, body any) response {
+	b.t.Helper()
+	return do(b.t, method, b.srv.URL+"/api/v1"+path, body, "Authorization", "Bearer "+b.apiKey)
+}
+
+// testTenant is a tenant registered both in miniauth and in the fake.
+type testTenant struct {
+	Slug, AppID, Secret string
+}
+
+// createTenant registers an app in the fake and a tenant for it. extra
+// fields are merged into the create request.
+func (b *testBundle) createTenant(slug string, extra map[string]any) testTenant {
+	b.t.Helper()
+	tt := testTenant{Slug: slug, AppID: "wx" + strings.ReplaceAll(slug, "-", "") + "00000000", Secret: "secret-of-" + slug}
+	b.wx.AddApp(tt.AppID, tt.Secret, "")
+	req := map[string]any{"slug": slug, "name": "Tenant " + slug, "wechat_appid": tt.AppID, "wechat_secret": tt.Secret}
+	for k, v := range extra {
+		req[k] = v
+	}
+	if r := b.api("POST", "/tenants", req); r.Status != http.StatusCreated {
+		b.t.Fatalf("create tenant %s: %d %s", slug, r.Status, r.Body)
+	}
+	return tt
+}
+
+// tokens is a login or refresh answer.
+type tokens struct {
+	AccessToken      string `json:"access_token"`
+	TokenType        string `json:"token_type"`
+	ExpiresIn        int    `json:"expires_in"`
+	RefreshToken     string `json:"refresh_token"`
+	RefreshExpiresIn int    `json:"refresh_expires_in"`
+	User             struct {
+		ID      string  `json:"id"`
+		OpenID  string  `json:"openid"`
+		UnionID *string `json:"unionid"`
+		IsNew   bool    `json:"is_new"`
+	} `json:"user"`
+}
+
+// login logs user in to tenant tt on srv (the bundle's first instance if nil).
+func (b *testBundle) login(srv *testServer, tt testTenant, user string) tokens {
+	b.t.Helper()
+	if srv == nil {
+		srv = b.srv
+	}
+	r := do(b.t, "POST", srv.URL+"/v1/t/"+tt.Slug+"/login", map[string]string{"code": b.wx.MintCode(tt.AppID, user)})
+	if r.Status != http.StatusOK {
+		b.t.Fatalf("login %s/%s: %d %s", tt.Slug, user, r.Status, r.Body)
+	}
+	var tok tokens
+	if err := json.Unmarshal(r.Body, &tok); err != nil {
+		b.t.Fatal(err)
+	}
+	return tok
+}
+
+// eventually polls cond every 20 ms until it holds or within expires.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
