@@ -207,3 +207,30 @@ func truncate(s string, n int) string {
 	}
 	return s[:n]
 }
+
+// Prune deletes refresh tokens and sessions that can never be used again:
+// expired or revoked more than a day ago (kept that long so reuse of a
+// just-rotated token is still recognised). It deletes in small batches so
+// it never holds long locks, and returns how many rows went.
+func (s *Sessions) Prune(ctx context.Context) (int64, error) {
+	var total int64
+	for _, q := range []string{
+		`DELETE FROM refresh_tokens WHERE token_hash IN (
+			SELECT token_hash FROM refresh_tokens WHERE expires_at < now() - interval '1 day' LIMIT 5000)`,
+		`DELETE FROM sessions WHERE id IN (
+			SELECT id FROM sessions WHERE expires_at < now() - interval '1 day'
+				OR revoked_at < now() - interval '1 day' LIMIT 5000)`,
+	} {
+		for {
+			tag, err := s.db.Exec(ctx, q)
+			if err != nil {
+				return total, err
+			}
+			total += tag.RowsAffected()
+			if tag.RowsAffected() < 5000 {
+				break
+			}
+		}
+	}
+	return total, nil
+}

@@ -114,8 +114,9 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a.stop = stop
-	a.wg.Add(1)
+	a.wg.Add(2)
 	go func() { defer a.wg.Done(); a.bus.Run(bg) }()
+	go func() { defer a.wg.Done(); a.prune(bg, svc.Sessions()) }()
 	return a, nil
 }
 
@@ -139,6 +140,26 @@ func (a *app) ready(c *gin.Context) {
 func (a *app) waitFeed(ctx context.Context) {
 	for !a.bus.Healthy() && ctx.Err() == nil {
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// prune removes dead sessions and refresh tokens every ten minutes. Every
+// instance runs it; the deletes are idempotent, so replicas need no leader.
+func (a *app) prune(ctx context.Context, sessions *auth.Sessions) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := sessions.Prune(ctx)
+			if err != nil && ctx.Err() == nil {
+				a.log.Warn("pruning sessions failed", "err", err)
+			} else if n > 0 {
+				a.log.Info("pruned dead sessions and refresh tokens", "rows", n)
+			}
+		}
 	}
 }
 

@@ -26,7 +26,7 @@ import (
 // space, a fake WeChat and one or more real miniauth instances on :0 that
 // share them, exactly like replicas behind a load balancer.
 type testBundle struct {
-	t      *testing.T
+	t      testing.TB
 	cfg    Config
 	db     *pgxpool.Pool
 	wx     *fake.Server
@@ -41,7 +41,7 @@ type testServer struct {
 
 type setupOption func(*Config)
 
-func setup(t *testing.T, opts ...setupOption) *testBundle {
+func setup(t testing.TB, opts ...setupOption) *testBundle {
 	t.Helper()
 	dbURL := dbtest.Database(t)
 	_, prefix := dbtest.Redis(t)
@@ -138,7 +138,7 @@ type response struct {
 }
 
 // JSON decodes the body into a map.
-func (r response) JSON(t *testing.T) map[string]any {
+func (r response) JSON(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.Body, &m); err != nil {
@@ -148,7 +148,7 @@ func (r response) JSON(t *testing.T) map[string]any {
 }
 
 // Code is the problem code of an error response.
-func (r response) Code(t *testing.T) string {
+func (r response) Code(t testing.TB) string {
 	t.Helper()
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
 		t.Fatalf("status %d with Content-Type %q, want a problem: %s", r.Status, ct, r.Body)
@@ -159,7 +159,7 @@ func (r response) Code(t *testing.T) string {
 
 // do sends a request; body may be nil, a string (sent verbatim) or a value
 // encoded as JSON. headers alternate name, value.
-func do(t *testing.T, method, url string, body any, headers ...string) response {
+func do(t testing.TB, method, url string, body any, headers ...string) response {
 	t.Helper()
 	var rd io.Reader
 	switch v := body.(type) {
@@ -257,7 +257,7 @@ func (b *testBundle) login(srv *testServer, tt testTenant, user string) tokens {
 }
 
 // eventually polls cond every 20 ms until it holds or within expires.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {
