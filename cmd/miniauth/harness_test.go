@@ -32,6 +32,25 @@ type testBundle struct {
 	wx     *fake.Server
 	apiKey string // platform_admin
 	srv    *testServer
+	logs   *syncBuffer // every instance's log lines, at debug level
+}
+
+// syncBuffer collects log output from concurrent instances.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
 }
 
 type testServer struct {
@@ -73,16 +92,19 @@ func setup(t testing.TB, opts ...setupOption) *testBundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &testBundle{t: t, cfg: cfg, db: db, wx: wx, apiKey: plain}
+	b := &testBundle{t: t, cfg: cfg, db: db, wx: wx, apiKey: plain, logs: &syncBuffer{}}
 	b.srv = b.startInstance()
 	return b
 }
 
-func testLogger() *slog.Logger {
+// logger writes to the bundle's buffer, and to stderr too when
+// MINIAUTH_TEST_LOG is set.
+func (b *testBundle) logger() *slog.Logger {
+	var w io.Writer = b.logs
 	if os.Getenv("MINIAUTH_TEST_LOG") != "" {
-		return newLogger(os.Stderr, "debug")
+		w = io.MultiWriter(b.logs, os.Stderr)
 	}
-	return slog.New(slog.DiscardHandler)
+	return newLogger(w, "debug")
 }
 
 // startInstance starts one more miniauth instance on the bundle's shared
@@ -90,7 +112,8 @@ func testLogger() *slog.Logger {
 func (b *testBundle) startInstance() *testServer {
 	b.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := newApp(ctx, b.cfg, testLogger())
+	log := b.logger()
+	a, err := newApp(ctx, b.cfg, log)
 	if err != nil {
 		cancel()
 		b.t.Fatalf("newApp: %v", err)
@@ -103,7 +126,7 @@ func (b *testBundle) startInstance() *testServer {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := serve(ctx, a, ln, testLogger()); err != nil {
+		if err := serve(ctx, a, ln, log); err != nil {
 			b.t.Errorf("serve: %v", err)
 		}
 	}()
