@@ -56,6 +56,7 @@ type Directory struct {
 	now     func() time.Time
 
 	mu      sync.RWMutex
+	gen     uint64 // bumped by every invalidation
 	entries map[string]dirEntry
 	loads   singleflight.Group
 }
@@ -92,13 +93,20 @@ func (d *Directory) Lookup(ctx context.Context, slug string) (*Runtime, error) {
 		}
 	}
 	v, err, _ := d.loads.Do(slug, func() (any, error) {
+		d.mu.RLock()
+		gen := d.gen
+		d.mu.RUnlock()
 		at := d.now()
 		rt, err := d.store.loadRuntime(context.WithoutCancel(ctx), slug)
 		if err != nil && err != ErrNotFound {
 			return nil, err
 		}
+		// A load that raced an invalidation may have read the old row:
+		// answer with it, but do not cache it.
 		d.mu.Lock()
-		d.entries[slug] = dirEntry{rt: rt, err: err, at: at}
+		if d.gen == gen {
+			d.entries[slug] = dirEntry{rt: rt, err: err, at: at}
+		}
 		d.mu.Unlock()
 		return rt, err
 	})
@@ -111,6 +119,7 @@ func (d *Directory) Lookup(ctx context.Context, slug string) (*Runtime, error) {
 // Invalidate drops one tenant's entry.
 func (d *Directory) Invalidate(slug string) {
 	d.mu.Lock()
+	d.gen++
 	delete(d.entries, slug)
 	d.mu.Unlock()
 	d.loads.Forget(slug)
@@ -120,6 +129,7 @@ func (d *Directory) Invalidate(slug string) {
 // notices may have been missed.
 func (d *Directory) Flush() {
 	d.mu.Lock()
+	d.gen++
 	d.entries = map[string]dirEntry{}
 	d.mu.Unlock()
 }
