@@ -140,3 +140,45 @@ func (s *APIKeys) Authenticate(ctx context.Context, plain string) (APIKey, error
 	}
 	return k, err
 }
+
+// List returns keys newest first, of one tenant when tenantID is set,
+// before the cursor id.
+func (s *APIKeys) List(ctx context.Context, tenantID *int64, limit int, before *uuid.UUID) ([]APIKey, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+apiKeyColumns+` FROM api_keys
+		WHERE revoked_at IS NULL AND ($1::bigint IS NULL OR tenant_id = $1) AND ($3::uuid IS NULL OR id < $3)
+		ORDER BY id DESC LIMIT $2`, tenantID, limit, before)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []APIKey{}
+	for rows.Next() {
+		k, err := scanAPIKey(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// Get returns a live key by id.
+func (s *APIKeys) Get(ctx context.Context, id uuid.UUID) (APIKey, error) {
+	k, err := scanAPIKey(s.db.QueryRow(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE id = $1 AND revoked_at IS NULL`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return k, ErrNotFound
+	}
+	return k, err
+}
+
+// Revoke disables a key at once; its hash stays for the audit trail.
+func (s *APIKeys) Revoke(ctx context.Context, id uuid.UUID) error {
+	tag, err := s.db.Exec(ctx, `UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL`, id)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}

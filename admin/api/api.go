@@ -1,6 +1,7 @@
 // Package api is the management REST API under /api/v1: it authenticates
-// API keys, authorises by role and tenant, and translates requests into
-// calls on the tenant and admin domains.
+// API keys, authorises every route through the Casbin policy, records
+// every change in the audit log, and translates requests into calls on the
+// tenant, auth and admin domains.
 package api
 
 import (
@@ -8,38 +9,69 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/miniauth/miniauth/admin"
+	"github.com/miniauth/miniauth/auth"
 	"github.com/miniauth/miniauth/tenant"
 	"github.com/miniauth/miniauth/web"
 )
 
-// Handler serves the management API.
-type Handler struct {
-	tenants *tenant.Store
-	keys    *admin.APIKeys
-	log     *slog.Logger
+// Deps are the handler's collaborators.
+type Deps struct {
+	Tenants   *tenant.Store
+	Directory *tenant.Directory
+	Auth      *auth.Service
+	APIKeys   *admin.APIKeys
+	Accounts  *admin.Accounts
+	Audit     *admin.Audit
+	Authz     *admin.Authorizer
+	Log       *slog.Logger
 }
+
+// Handler serves the management API.
+type Handler struct{ Deps }
 
 // New returns the management API handler.
-func New(tenants *tenant.Store, keys *admin.APIKeys, log *slog.Logger) *Handler {
-	return &Handler{tenants: tenants, keys: keys, log: log}
-}
+func New(d Deps) *Handler { return &Handler{d} }
 
-// Routes registers every management endpoint.
+// actDelete is granted only through platform_admin's wildcard.
+const actDelete = "delete"
+
+// Routes registers every management endpoint with the permission it needs.
 func (h *Handler) Routes(r gin.IRouter) {
+	r.GET("/api/v1/openapi.json", serveSpec)
 	g := r.Group("/api/v1", h.authenticate)
-	g.POST("/tenants", h.requirePlatform, h.createTenant)
-	g.GET("/tenants", h.requirePlatform, h.listTenants)
-	g.GET("/tenants/:slug", h.requireTenant(false), h.getTenant)
-	g.PATCH("/tenants/:slug", h.requireTenant(true), h.updateTenant)
-	g.DELETE("/tenants/:slug", h.requirePlatform, h.deleteTenant)
-	g.GET("/tenants/:slug/keys", h.requireTenant(false), h.listKeys)
-	g.POST("/tenants/:slug/keys/rotate", h.requireTenant(true), h.rotateKey)
+
+	g.POST("/tenants", h.can(admin.ObjTenants, admin.ActWrite), h.createTenant)
+	g.GET("/tenants", h.can(admin.ObjTenants, admin.ActRead), h.listTenants)
+	g.GET("/tenants/:slug", h.can(admin.ObjTenants, admin.ActRead), h.getTenant)
+	g.PATCH("/tenants/:slug", h.can(admin.ObjTenants, admin.ActWrite), h.updateTenant)
+	g.DELETE("/tenants/:slug", h.can(admin.ObjTenants, actDelete), h.deleteTenant)
+
+	g.GET("/tenants/:slug/keys", h.can(admin.ObjKeys, admin.ActRead), h.listKeys)
+	g.POST("/tenants/:slug/keys/rotate", h.can(admin.ObjKeys, admin.ActWrite), h.rotateKey)
+
+	g.GET("/tenants/:slug/users", h.can(admin.ObjUsers, admin.ActRead), h.listUsers)
+	g.GET("/tenants/:slug/users/:id", h.can(admin.ObjUsers, admin.ActRead), h.getUser)
+	g.DELETE("/tenants/:slug/users/:id", h.can(admin.ObjUsers, admin.ActWrite), h.eraseUser)
+	g.POST("/tenants/:slug/users/:id/revoke-sessions", h.can(admin.ObjSessions, admin.ActWrite), h.revokeSessions)
+
+	// The domain of these depends on the body, query or the key named.
+	g.GET("/api-keys", h.listAPIKeys)
+	g.POST("/api-keys", h.createAPIKey)
+	g.DELETE("/api-keys/:id", h.revokeAPIKey)
+	g.GET("/audit", h.listAudit)
+
+	g.GET("/admins", h.can(admin.ObjAdmins, admin.ActRead), h.listAdmins)
+	g.POST("/admins", h.can(admin.ObjAdmins, admin.ActWrite), h.createAdmin)
+	g.GET("/admins/:id", h.can(admin.ObjAdmins, admin.ActRead), h.getAdmin)
+	g.PATCH("/admins/:id", h.can(admin.ObjAdmins, admin.ActWrite), h.updateAdmin)
+	g.DELETE("/admins/:id", h.can(admin.ObjAdmins, admin.ActWrite), h.deleteAdmin)
 }
 
 func fail(c *gin.Context, err error) { web.Abort(c, problemFor(err)) }
@@ -47,6 +79,7 @@ func fail(c *gin.Context, err error) { web.Abort(c, problemFor(err)) }
 // problemFor is the one error mapping of the management surface.
 func problemFor(err error) *web.Problem {
 	var v *tenant.ValidationError
+	var field *auth.InvalidFieldError
 	var p *web.Problem
 	switch {
 	case errors.As(err, &p):
@@ -57,9 +90,11 @@ func problemFor(err error) *web.Problem {
 			fields[i] = web.FieldError{Field: f.Field, Message: f.Message}
 		}
 		return web.BadRequest("The request has invalid fields.", fields...)
-	case errors.Is(err, tenant.ErrNotFound):
+	case errors.As(err, &field):
+		return web.BadRequest("The request has invalid fields.", web.FieldError{Field: field.Field, Message: field.Message})
+	case errors.Is(err, tenant.ErrNotFound), errors.Is(err, admin.ErrNotFound), errors.Is(err, auth.ErrUserNotFound):
 		return web.NewProblem(http.StatusNotFound, "not_found", "No such resource.")
-	case errors.Is(err, tenant.ErrConflict):
+	case errors.Is(err, tenant.ErrConflict), errors.Is(err, admin.ErrConflict):
 		return web.NewProblem(http.StatusConflict, "conflict", "A resource with this identifier already exists.")
 	case errors.Is(err, admin.ErrUnauthorized):
 		return web.NewProblem(http.StatusUnauthorized, "unauthorized", "A valid API key is required.")
@@ -69,45 +104,67 @@ func problemFor(err error) *web.Problem {
 
 var errForbidden = web.NewProblem(http.StatusForbidden, "forbidden", "This API key may not do that.")
 
-const keyCtx = "miniauth.apikey"
+// principal is the authenticated caller.
+type principal struct {
+	Subject string
+	Actor   admin.Actor
+}
+
+const (
+	principalKey = "miniauth.principal"
+	tenantKey    = "miniauth.tenant"
+)
 
 func (h *Handler) authenticate(c *gin.Context) {
 	scheme, token, _ := strings.Cut(c.GetHeader("Authorization"), " ")
-	if !strings.EqualFold(scheme, "Bearer") {
-		c.Header("WWW-Authenticate", `Bearer realm="miniauth"`)
-		fail(c, admin.ErrUnauthorized)
-		return
+	var k admin.APIKey
+	err := admin.ErrUnauthorized
+	if strings.EqualFold(scheme, "Bearer") {
+		k, err = h.APIKeys.Authenticate(c.Request.Context(), strings.TrimSpace(token))
 	}
-	k, err := h.keys.Authenticate(c.Request.Context(), strings.TrimSpace(token))
 	if err != nil {
 		c.Header("WWW-Authenticate", `Bearer realm="miniauth"`)
 		fail(c, err)
 		return
 	}
-	c.Set(keyCtx, k)
+	ip, _ := netip.ParseAddr(c.ClientIP())
+	sub := admin.APIKeySubject(k.ID.String())
+	h.Authz.Known(sub)
+	c.Set(principalKey, &principal{
+		Subject: sub,
+		Actor: admin.Actor{Type: "apikey", ID: k.ID.String(), Name: k.Name, Role: string(k.Role),
+			IP: ip, RequestID: web.RequestID(c.Request.Context())},
+	})
 	c.Next()
 }
 
-func caller(c *gin.Context) admin.APIKey { return c.MustGet(keyCtx).(admin.APIKey) }
+func caller(c *gin.Context) *principal { return c.MustGet(principalKey).(*principal) }
 
-func (h *Handler) requirePlatform(c *gin.Context) {
-	if caller(c).Role != admin.RolePlatformAdmin {
-		fail(c, errForbidden)
-		return
-	}
-	c.Next()
-}
-
-// requireTenant admits platform admins, and tenant keys for their own
-// tenant only: tenant admins for changes, any tenant role for reads.
-func (h *Handler) requireTenant(write bool) gin.HandlerFunc {
+// can authorises a route. Routes with :slug are checked in that tenant's
+// domain; others in the platform domain. An unknown slug is a 404 only for
+// callers who could see every tenant, so tenant keys cannot probe for
+// other tenants' slugs.
+func (h *Handler) can(obj, act string) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		k := caller(c)
-		if k.Role == admin.RolePlatformAdmin {
-			c.Next()
-			return
+		dom := admin.PlatformDomain
+		if slug := c.Param("slug"); slug != "" {
+			rt, err := h.Directory.Lookup(c.Request.Context(), slug)
+			if errors.Is(err, tenant.ErrNotFound) {
+				if h.allowed(c, admin.PlatformDomain, obj, act) {
+					fail(c, err)
+				} else {
+					fail(c, errForbidden)
+				}
+				return
+			}
+			if err != nil {
+				fail(c, err)
+				return
+			}
+			c.Set(tenantKey, rt)
+			dom = admin.TenantDomain(rt.ID)
 		}
-		if k.Tenant == nil || *k.Tenant != c.Param("slug") || (write && k.Role != admin.RoleTenantAdmin) {
+		if !h.allowed(c, dom, obj, act) {
 			fail(c, errForbidden)
 			return
 		}
@@ -115,26 +172,55 @@ func (h *Handler) requireTenant(write bool) gin.HandlerFunc {
 	}
 }
 
-// page reads ?limit= and ?cursor=; cursors are opaque base64url strings.
-func page(c *gin.Context) (limit int, after string, err error) {
-	limit = 50
-	if s := c.Query("limit"); s != "" {
-		limit, err = strconv.Atoi(s)
-		if err != nil || limit < 1 || limit > 200 {
-			return 0, "", web.BadRequest("The query is invalid.", web.FieldError{Field: "limit", Message: "must be 1-200"})
-		}
+func (h *Handler) allowed(c *gin.Context, dom, obj, act string) bool {
+	ok, err := h.Authz.Allowed(caller(c).Subject, dom, obj, act)
+	if err != nil {
+		h.Log.ErrorContext(c.Request.Context(), "policy check failed", "err", err)
+		return false
 	}
-	if s := c.Query("cursor"); s != "" {
-		b, err := base64.RawURLEncoding.DecodeString(s)
-		if err != nil {
-			return 0, "", web.BadRequest("The query is invalid.", web.FieldError{Field: "cursor", Message: "is not a cursor from this API"})
-		}
-		after = string(b)
-	}
-	return limit, after, nil
+	return ok
 }
 
-func cursor(s string) *string {
+// routeTenant is the tenant resolved by can for a :slug route.
+func routeTenant(c *gin.Context) *tenant.Runtime { return c.MustGet(tenantKey).(*tenant.Runtime) }
+
+// record writes an audit entry for a change that has been made. A failure
+// is logged loudly; the change itself stands.
+func (h *Handler) record(c *gin.Context, e admin.Event) {
+	if err := h.Audit.Record(c.Request.Context(), caller(c).Actor, e); err != nil {
+		h.Log.ErrorContext(c.Request.Context(), "audit entry not written", "action", e.Action, "err", err)
+	}
+}
+
+// limitParam reads ?limit= (default 50, 1-200).
+func limitParam(c *gin.Context) (int, error) {
+	s := c.Query("limit")
+	if s == "" {
+		return 50, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 200 {
+		return 0, web.BadRequest("The query is invalid.", web.FieldError{Field: "limit", Message: "must be 1-200"})
+	}
+	return n, nil
+}
+
+// cursorParam decodes ?cursor=, an opaque base64url string.
+func cursorParam(c *gin.Context) (string, error) {
+	s := c.Query("cursor")
+	if s == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) == 0 {
+		return "", badCursor
+	}
+	return string(b), nil
+}
+
+var badCursor = web.BadRequest("The query is invalid.", web.FieldError{Field: "cursor", Message: "is not a cursor from this API"})
+
+func encodeCursor(s string) *string {
 	c := base64.RawURLEncoding.EncodeToString([]byte(s))
 	return &c
 }
@@ -143,4 +229,18 @@ func cursor(s string) *string {
 type list[T any] struct {
 	Items      []T     `json:"items"`
 	NextCursor *string `json:"next_cursor"`
+}
+
+// page trims a result fetched with limit+1 rows and sets the cursor from
+// the last item kept.
+func page[T any](items []T, limit int, key func(T) string) list[T] {
+	out := list[T]{Items: items}
+	if out.Items == nil {
+		out.Items = []T{}
+	}
+	if len(items) > limit {
+		out.Items = items[:limit]
+		out.NextCursor = encodeCursor(key(items[limit-1]))
+	}
+	return out
 }

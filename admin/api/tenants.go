@@ -1,11 +1,13 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/miniauth/miniauth/admin"
 	"github.com/miniauth/miniauth/tenant"
 	"github.com/miniauth/miniauth/web"
 )
@@ -50,7 +52,7 @@ func (h *Handler) createTenant(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	t, err := h.tenants.Create(c.Request.Context(), tenant.NewTenant{
+	t, err := h.Tenants.Create(c.Request.Context(), tenant.NewTenant{
 		Slug: req.Slug, Name: req.Name, WeChatAppID: req.WeChatAppID, WeChatSecret: req.WeChatSecret,
 		SigningAlg: req.SigningAlg,
 		AccessTTL:  time.Duration(req.AccessTTLSeconds) * time.Second,
@@ -61,34 +63,38 @@ func (h *Handler) createTenant(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	out := toTenantJSON(t)
+	h.record(c, admin.Event{Action: "tenant.create", TenantID: &t.ID, TenantSlug: t.Slug, TargetType: "tenant",
+		TargetID: t.Slug, Diff: admin.Diff(nil, flat(out))})
 	c.Header("Location", "/api/v1/tenants/"+t.Slug)
-	c.JSON(http.StatusCreated, toTenantJSON(t))
+	c.JSON(http.StatusCreated, out)
 }
 
 func (h *Handler) listTenants(c *gin.Context) {
-	limit, after, err := page(c)
+	limit, err := limitParam(c)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	ts, err := h.tenants.List(c.Request.Context(), limit+1, after)
+	after, err := cursorParam(c)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	out := list[tenantJSON]{Items: []tenantJSON{}}
+	ts, err := h.Tenants.List(c.Request.Context(), limit+1, after)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	items := make([]tenantJSON, len(ts))
 	for i, t := range ts {
-		if i == limit {
-			out.NextCursor = cursor(ts[i-1].Slug)
-			break
-		}
-		out.Items = append(out.Items, toTenantJSON(t))
+		items[i] = toTenantJSON(t)
 	}
-	c.JSON(http.StatusOK, out)
+	c.JSON(http.StatusOK, page(items, limit, func(t tenantJSON) string { return t.Slug }))
 }
 
 func (h *Handler) getTenant(c *gin.Context) {
-	t, err := h.tenants.Get(c.Request.Context(), c.Param("slug"))
+	t, err := h.Tenants.Get(c.Request.Context(), c.Param("slug"))
 	if err != nil {
 		fail(c, err)
 		return
@@ -121,7 +127,12 @@ func (h *Handler) updateTenant(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	t, err := h.tenants.Update(c.Request.Context(), c.Param("slug"), tenant.Patch{
+	before, err := h.Tenants.Get(c.Request.Context(), c.Param("slug"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	t, err := h.Tenants.Update(c.Request.Context(), c.Param("slug"), tenant.Patch{
 		Name: req.Name, Status: req.Status, WeChatAppID: req.WeChatAppID, WeChatSecret: req.WeChatSecret,
 		SigningAlg: req.SigningAlg, AccessTTL: seconds(req.AccessTTLSeconds), RefreshTTL: seconds(req.RefreshTTLSeconds),
 		RateLimits: req.RateLimits,
@@ -130,14 +141,26 @@ func (h *Handler) updateTenant(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toTenantJSON(t))
+	out := toTenantJSON(t)
+	diff := admin.Diff(flat(toTenantJSON(before)), flat(out), "updated_at")
+	delete(diff, "updated_at")
+	if req.WeChatSecret != nil {
+		diff["wechat_secret"] = admin.Change{From: admin.Masked, To: admin.Masked}
+	}
+	h.record(c, admin.Event{Action: "tenant.update", TenantID: &t.ID, TenantSlug: t.Slug, TargetType: "tenant",
+		TargetID: t.Slug, Diff: diff})
+	c.JSON(http.StatusOK, out)
 }
 
 func (h *Handler) deleteTenant(c *gin.Context) {
-	if err := h.tenants.Delete(c.Request.Context(), c.Param("slug")); err != nil {
+	rt := routeTenant(c)
+	if err := h.Tenants.Delete(c.Request.Context(), rt.Slug); err != nil {
 		fail(c, err)
 		return
 	}
+	// Its API keys and admin bindings went with it; drop them from the policy.
+	h.Authz.Changed(c.Request.Context())
+	h.record(c, admin.Event{Action: "tenant.delete", TenantID: &rt.ID, TenantSlug: rt.Slug, TargetType: "tenant", TargetID: rt.Slug})
 	c.Status(http.StatusNoContent)
 }
 
@@ -154,7 +177,7 @@ func toKeyJSON(k tenant.Key) keyJSON {
 }
 
 func (h *Handler) listKeys(c *gin.Context) {
-	keys, err := h.tenants.Keys(c.Request.Context(), c.Param("slug"))
+	keys, err := h.Tenants.Keys(c.Request.Context(), c.Param("slug"))
 	if err != nil {
 		fail(c, err)
 		return
@@ -167,10 +190,20 @@ func (h *Handler) listKeys(c *gin.Context) {
 }
 
 func (h *Handler) rotateKey(c *gin.Context) {
-	k, err := h.tenants.RotateKey(c.Request.Context(), c.Param("slug"))
+	rt := routeTenant(c)
+	k, err := h.Tenants.RotateKey(c.Request.Context(), rt.Slug)
 	if err != nil {
 		fail(c, err)
 		return
 	}
+	h.record(c, admin.Event{Action: "key.rotate", TenantID: &rt.ID, TenantSlug: rt.Slug, TargetType: "key", TargetID: k.KID})
 	c.JSON(http.StatusCreated, toKeyJSON(k))
+}
+
+// flat is a resource's JSON view as a map, for audit diffs.
+func flat(v any) map[string]any {
+	b, _ := json.Marshal(v)
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	return m
 }

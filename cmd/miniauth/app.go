@@ -96,6 +96,12 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 		DB: db, Directory: dir, WeChat: wx, Sealer: sealer, Tokens: tokens, Changes: a.bus, Log: log,
 	})
 
+	authz, err := admin.NewAuthorizer(db, a.bus, log)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -109,14 +115,18 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", a.ready)
 	httpapi.New(svc, dir, tokens).Routes(r)
-	api.New(store, admin.NewAPIKeys(db), log).Routes(r)
+	api.New(api.Deps{
+		Tenants: store, Directory: dir, Auth: svc, APIKeys: admin.NewAPIKeys(db), Accounts: admin.NewAccounts(db),
+		Audit: admin.NewAudit(db), Authz: authz, Log: log,
+	}).Routes(r)
 	a.handler = r
 
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a.stop = stop
-	a.wg.Add(2)
+	a.wg.Add(3)
 	go func() { defer a.wg.Done(); a.bus.Run(bg) }()
 	go func() { defer a.wg.Done(); a.prune(bg, svc.Sessions()) }()
+	go func() { defer a.wg.Done(); authz.Run(bg) }()
 	return a, nil
 }
 

@@ -3,9 +3,11 @@
 //	miniauth serve [--migrate]
 //	miniauth migrate
 //	miniauth apikey create --name NAME --role ROLE [--tenant SLUG]
+//	miniauth admin create --email EMAIL --role ROLE [--tenant SLUG]  (password on stdin)
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -16,12 +18,17 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"os/user"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/miniauth/miniauth/admin"
 	"github.com/miniauth/miniauth/migrations"
+	"github.com/miniauth/miniauth/tenant/changes"
 	"github.com/miniauth/miniauth/web"
 )
 
@@ -30,18 +37,20 @@ const usage = `usage:
   miniauth migrate               apply pending database migrations
   miniauth apikey create --name NAME --role ROLE [--tenant SLUG]
                                  create a management API key (printed on the last line)
+  miniauth admin create --email EMAIL --role ROLE [--tenant SLUG]
+                                 create a console admin; the password is read from stdin
 roles: platform_admin, tenant_admin, tenant_operator, tenant_viewer`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "miniauth:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprintln(stdout, usage)
 		return nil
@@ -60,7 +69,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case args[0] == "migrate":
 		return cmdMigrate(ctx, cfg, log)
 	case len(args) >= 2 && args[0] == "apikey" && args[1] == "create":
-		return cmdAPIKeyCreate(ctx, cfg, args[2:], stdout)
+		return cmdAPIKeyCreate(ctx, cfg, log, args[2:], stdout)
+	case len(args) >= 2 && args[0] == "admin" && args[1] == "create":
+		return cmdAdminCreate(ctx, cfg, log, args[2:], stdin, stdout)
 	}
 	return fmt.Errorf("unknown command %q\n%s", strings.Join(args, " "), usage)
 }
@@ -146,7 +157,29 @@ func serve(ctx context.Context, a *app, ln net.Listener, log *slog.Logger) error
 	return nil
 }
 
-func cmdAPIKeyCreate(ctx context.Context, cfg Config, args []string, stdout io.Writer) error {
+// cliChange records a change made from the command line in the audit log
+// and tells running instances to reload the access policy.
+func cliChange(ctx context.Context, cfg Config, db *pgxpool.Pool, log *slog.Logger, command string, e admin.Event) error {
+	actor := admin.Actor{Type: "cli", Name: "miniauth " + command}
+	if u, err := user.Current(); err == nil {
+		actor.ID = u.Username
+	}
+	if err := admin.NewAudit(db).Record(ctx, actor, e); err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	ropt, err := redisOptions(cfg.RedisURL)
+	if err != nil {
+		return err
+	}
+	rdb := redis.NewUniversalClient(ropt)
+	defer rdb.Close()
+	if err := changes.New(rdb, cfg.RedisPrefix, log).Publish(ctx, admin.TopicPolicy, ""); err != nil {
+		log.Warn("running instances were not notified; they pick the change up when their change feed reconnects", "err", err)
+	}
+	return nil
+}
+
+func cmdAPIKeyCreate(ctx context.Context, cfg Config, log *slog.Logger, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("apikey create", flag.ContinueOnError)
 	name := fs.String("name", "", "a name for the key")
 	role := fs.String("role", "", "platform_admin, tenant_admin, tenant_operator or tenant_viewer")
@@ -163,10 +196,51 @@ func cmdAPIKeyCreate(ctx context.Context, cfg Config, args []string, stdout io.W
 	if err != nil {
 		return err
 	}
+	if err := cliChange(ctx, cfg, db, log, "apikey create", admin.Event{Action: "apikey.create", TenantID: k.TenantID, TenantSlug: *tenantSlug,
+		TargetType: "apikey", TargetID: k.ID.String(),
+		Diff: admin.Diff(nil, map[string]any{"name": k.Name, "role": k.Role, "tenant": k.Tenant})}); err != nil {
+		return err
+	}
 	scope := "all tenants"
 	if k.Tenant != nil {
 		scope = "tenant " + *k.Tenant
 	}
 	fmt.Fprintf(stdout, "created API key %s (%q, %s, %s); it is shown only once:\n%s\n", k.ID, k.Name, k.Role, scope, plain)
+	return nil
+}
+
+// cmdAdminCreate makes a console admin; the password is the first line of
+// standard input, so it never appears in argv or shell history.
+func cmdAdminCreate(ctx context.Context, cfg Config, log *slog.Logger, args []string, stdin io.Reader, stdout io.Writer) error {
+	fs := flag.NewFlagSet("admin create", flag.ContinueOnError)
+	email := fs.String("email", "", "the admin's email, used to sign in")
+	role := fs.String("role", "", "platform_admin, tenant_admin, tenant_operator or tenant_viewer")
+	tenantSlug := fs.String("tenant", "", "the tenant of a tenant_* role")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read password from stdin: %w", err)
+	}
+	password := strings.TrimRight(line, "\r\n")
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	b := admin.Binding{Role: admin.Role(*role)}
+	if *tenantSlug != "" {
+		b.Tenant = tenantSlug
+	}
+	a, err := admin.NewAccounts(db).Create(ctx, *email, password, []admin.Binding{b})
+	if err != nil {
+		return err
+	}
+	if err := cliChange(ctx, cfg, db, log, "admin create", admin.Event{Action: "admin.create", TargetType: "admin", TargetID: a.ID.String(),
+		Diff: admin.Diff(nil, map[string]any{"email": a.Email, "role": *role, "tenant": *tenantSlug})}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "created admin %s (%s, %s)\n", a.Email, a.ID, *role)
 	return nil
 }

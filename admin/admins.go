@@ -1,0 +1,293 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"net/mail"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/miniauth/miniauth/tenant"
+)
+
+// Errors of the admin stores.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflict")
+)
+
+// Binding is one role of an admin account, in one tenant or (tenant nil)
+// the whole platform.
+type Binding struct {
+	Role   Role    `json:"role"`
+	Tenant *string `json:"tenant"`
+}
+
+// Account is a console admin.
+type Account struct {
+	ID          uuid.UUID  `json:"id"`
+	Email       string     `json:"email"`
+	Disabled    bool       `json:"disabled"`
+	Roles       []Binding  `json:"roles"`
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+	LastLoginAt *time.Time `json:"last_login_at"`
+}
+
+// Accounts is the SQL store of admin accounts and their role bindings.
+type Accounts struct {
+	db *pgxpool.Pool
+}
+
+// NewAccounts returns the store.
+func NewAccounts(db *pgxpool.Pool) *Accounts { return &Accounts{db: db} }
+
+func validateEmail(email string) (string, error) {
+	email = strings.TrimSpace(email)
+	addr, err := mail.ParseAddress(email)
+	if err != nil || addr.Address != email || len(email) > 254 {
+		return "", fieldError("email", "must be an email address")
+	}
+	return email, nil
+}
+
+func validatePassword(pw string) error {
+	if utf8.RuneCountInString(pw) < MinPasswordLen || len(pw) > 1024 {
+		return fieldError("password", "must be at least 12 characters")
+	}
+	return nil
+}
+
+func fieldError(field, msg string) error {
+	return &tenant.ValidationError{Fields: []tenant.FieldError{{Field: field, Message: msg}}}
+}
+
+func validateBindings(bs []Binding) error {
+	if len(bs) == 0 {
+		return fieldError("roles", "must name at least one role")
+	}
+	seen := map[string]bool{}
+	for _, b := range bs {
+		if _, ok := ParseRole(string(b.Role)); !ok {
+			return fieldError("roles", "unknown role "+string(b.Role))
+		}
+		if b.Role.TenantScoped() != (b.Tenant != nil && *b.Tenant != "") {
+			return fieldError("roles", "tenant roles need a tenant; platform_admin takes none")
+		}
+		key := ""
+		if b.Tenant != nil {
+			key = *b.Tenant
+		}
+		if seen[key] {
+			return fieldError("roles", "at most one role per tenant")
+		}
+		seen[key] = true
+	}
+	return nil
+}
+
+// Create makes an admin account with its role bindings.
+func (s *Accounts) Create(ctx context.Context, email, password string, roles []Binding) (Account, error) {
+	email, err := validateEmail(email)
+	if err != nil {
+		return Account{}, err
+	}
+	if err := validatePassword(password); err != nil {
+		return Account{}, err
+	}
+	if err := validateBindings(roles); err != nil {
+		return Account{}, err
+	}
+	hash, err := HashPassword(password)
+	if err != nil {
+		return Account{}, err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Account{}, err
+	}
+	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO admins (id, email, password_hash) VALUES ($1, $2, $3)`, id, email, hash); err != nil {
+			return err
+		}
+		return setBindings(ctx, tx, id, roles)
+	})
+	if err != nil {
+		return Account{}, translate(err)
+	}
+	return s.Get(ctx, id)
+}
+
+func setBindings(ctx context.Context, tx pgx.Tx, id uuid.UUID, roles []Binding) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM admin_roles WHERE admin_id = $1`, id); err != nil {
+		return err
+	}
+	for _, b := range roles {
+		tag, err := tx.Exec(ctx, `INSERT INTO admin_roles (admin_id, role, tenant_id)
+			SELECT $1, $2, t.id FROM (SELECT NULL::bigint AS id WHERE $3 = ''
+				UNION ALL SELECT id FROM tenants WHERE slug = $3) t`, id, b.Role, deref(b.Tenant))
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return fieldError("roles", "no tenant has the slug "+deref(b.Tenant))
+		}
+	}
+	return nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+const accountColumns = `a.id, a.email, a.disabled_at IS NOT NULL, a.created_at, a.updated_at, a.last_login_at,
+	COALESCE((SELECT json_agg(json_build_object('role', r.role, 'tenant', t.slug) ORDER BY t.slug NULLS FIRST)
+		FROM admin_roles r LEFT JOIN tenants t ON t.id = r.tenant_id WHERE r.admin_id = a.id), '[]')`
+
+func scanAccount(row pgx.Row) (Account, error) {
+	var a Account
+	err := row.Scan(&a.ID, &a.Email, &a.Disabled, &a.CreatedAt, &a.UpdatedAt, &a.LastLoginAt, &a.Roles)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return a, ErrNotFound
+	}
+	return a, err
+}
+
+// Get returns one account.
+func (s *Accounts) Get(ctx context.Context, id uuid.UUID) (Account, error) {
+	return scanAccount(s.db.QueryRow(ctx, `SELECT `+accountColumns+` FROM admins a WHERE a.id = $1`, id))
+}
+
+// List returns accounts ordered by id, after the cursor.
+func (s *Accounts) List(ctx context.Context, limit int, after *uuid.UUID) ([]Account, error) {
+	var rows pgx.Rows
+	var err error
+	if after == nil {
+		rows, err = s.db.Query(ctx, `SELECT `+accountColumns+` FROM admins a ORDER BY a.id LIMIT $1`, limit)
+	} else {
+		rows, err = s.db.Query(ctx, `SELECT `+accountColumns+` FROM admins a WHERE a.id > $2 ORDER BY a.id LIMIT $1`, limit, *after)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []Account{}
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// AccountPatch changes an account; nil fields stay.
+type AccountPatch struct {
+	Disabled *bool
+	Password *string
+	Roles    []Binding // nil keeps the roles; non-nil replaces them
+}
+
+// Update applies a patch.
+func (s *Accounts) Update(ctx context.Context, id uuid.UUID, p AccountPatch) (Account, error) {
+	if p.Password != nil {
+		if err := validatePassword(*p.Password); err != nil {
+			return Account{}, err
+		}
+	}
+	if p.Roles != nil {
+		if err := validateBindings(p.Roles); err != nil {
+			return Account{}, err
+		}
+	}
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE admins SET updated_at = now(),
+			disabled_at = CASE WHEN $2::boolean IS NULL THEN disabled_at WHEN $2 THEN COALESCE(disabled_at, now()) ELSE NULL END
+			WHERE id = $1`, id, p.Disabled)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		if p.Password != nil {
+			hash, err := HashPassword(*p.Password)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `UPDATE admins SET password_hash = $2 WHERE id = $1`, id, hash); err != nil {
+				return err
+			}
+		}
+		if p.Roles != nil {
+			return setBindings(ctx, tx, id, p.Roles)
+		}
+		return nil
+	})
+	if err != nil {
+		return Account{}, translate(err)
+	}
+	return s.Get(ctx, id)
+}
+
+// Delete removes an account.
+func (s *Accounts) Delete(ctx context.Context, id uuid.UUID) error {
+	tag, err := s.db.Exec(ctx, `DELETE FROM admins WHERE id = $1`, id)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// VerifyPassword returns the live account with this email if password
+// matches. It spends the same hashing time for unknown emails, so timing
+// does not reveal which emails exist.
+func (s *Accounts) VerifyPassword(ctx context.Context, email, password string) (Account, error) {
+	var id uuid.UUID
+	var hash string
+	var disabled bool
+	err := s.db.QueryRow(ctx, `SELECT id, password_hash, disabled_at IS NOT NULL FROM admins WHERE lower(email) = lower($1)`,
+		strings.TrimSpace(email)).Scan(&id, &hash, &disabled)
+	known := err == nil
+	if errors.Is(err, pgx.ErrNoRows) {
+		hash = dummyHash()
+	} else if err != nil {
+		return Account{}, err
+	}
+	ok, err := CheckPassword(hash, password)
+	if err != nil || !ok || !known || disabled {
+		return Account{}, ErrUnauthorized
+	}
+	if _, err := s.db.Exec(ctx, `UPDATE admins SET last_login_at = now() WHERE id = $1`, id); err != nil {
+		return Account{}, err
+	}
+	return s.Get(ctx, id)
+}
+
+// dummyHash is checked against when an email is unknown.
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := HashPassword("miniauth-no-such-admin")
+	return h
+})
+
+func translate(err error) error {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) && pg.Code == "23505" {
+		return ErrConflict
+	}
+	return err
+}
