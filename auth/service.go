@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/miniauth/miniauth/auth/wechat"
 	"github.com/miniauth/miniauth/tenant"
+	"github.com/miniauth/miniauth/web/metrics"
 )
 
 // WeChat is the part of the WeChat API the login needs.
@@ -36,7 +39,18 @@ type Service struct {
 	sealer   *tenant.Sealer
 	tokens   *Tokens
 	sessions *Sessions
+	bans     *Bans
+	limits   *Limits
+	autoBan  AutoBan
 	log      *slog.Logger
+	autoBans *metrics.Counter
+}
+
+// AutoBan configures the automatic IP bans: how long they last, and a hook
+// told of each one (the audit log).
+type AutoBan struct {
+	Duration time.Duration
+	OnBan    func(ctx context.Context, tenantSlug string, tenantID int64, ban Ban)
 }
 
 // Deps are the Service's collaborators.
@@ -47,6 +61,9 @@ type Deps struct {
 	Sealer    *tenant.Sealer
 	Tokens    *Tokens
 	Changes   Changes
+	Limits    *Limits
+	AutoBan   AutoBan
+	Metrics   *metrics.Registry
 	Log       *slog.Logger
 }
 
@@ -56,11 +73,16 @@ func NewService(d Deps) *Service {
 	d.Changes.Subscribe(TopicSessionRevoked, cache.dropSession)
 	d.Changes.Subscribe(TopicUserRevoked, cache.dropUser)
 	d.Changes.OnReset(cache.flush)
+	sessions := &Sessions{db: d.DB, pub: d.Changes, cache: cache}
 	return &Service{
 		db: d.DB, dir: d.Directory, wx: d.WeChat, sealer: d.Sealer, tokens: d.Tokens, log: d.Log,
-		sessions: &Sessions{db: d.DB, pub: d.Changes, cache: cache},
+		sessions: sessions, bans: newBans(d.DB, d.Changes, sessions), limits: d.Limits, autoBan: d.AutoBan,
+		autoBans: d.Metrics.Counter("miniauth_autoban_total", "Automatic IP bans.", "tenant", "reason"),
 	}
 }
+
+// Bans exposes ban management to the management surfaces.
+func (s *Service) Bans() *Bans { return s.bans }
 
 // Sessions exposes session revocation to the management surfaces.
 func (s *Service) Sessions() *Sessions { return s.sessions }
@@ -109,9 +131,21 @@ func (s *Service) Login(ctx context.Context, slug, code string, meta ClientMeta)
 	if err != nil {
 		return TokenResponse{}, err
 	}
+	// A banned IP is refused before its code is spent at WeChat.
+	if err := s.bans.Check(ctx, rt.ID, "", "", meta.IP); err != nil {
+		return TokenResponse{}, err
+	}
 	ws, err := s.wx.Code2Session(ctx, rt.WeChatAppID, rt.Secret, code)
 	if err != nil {
-		return TokenResponse{}, s.wechatError(ctx, rt, err)
+		err = s.wechatError(ctx, rt, err)
+		if errors.Is(err, ErrInvalidCode) {
+			s.noteAbuse(ctx, rt, meta.IP, LimitAutoBanBadCode)
+		}
+		return TokenResponse{}, err
+	}
+	// Pre-emptive openid bans apply before the user row is ever written.
+	if err := s.bans.Check(ctx, rt.ID, "", ws.OpenID, meta.IP); err != nil {
+		return TokenResponse{}, err
 	}
 	sealedKey, err := s.sealer.Seal([]byte(ws.SessionKey), sessionKeyContext(rt.ID, ws.OpenID))
 	if err != nil {
@@ -150,6 +184,9 @@ func (s *Service) Login(ctx context.Context, slug, code string, meta ClientMeta)
 		if status != "active" {
 			return &BannedError{}
 		}
+		if err := s.bans.Check(ctx, rt.ID, userID.String(), "", netip.Addr{}); err != nil {
+			return err
+		}
 		sid, refresh, err := s.sessions.create(ctx, tx, rt.ID, userID, rt.RefreshTTL, meta)
 		if err != nil {
 			return err
@@ -172,6 +209,9 @@ func (s *Service) Refresh(ctx context.Context, slug, token string, meta ClientMe
 	if err != nil {
 		return TokenResponse{}, err
 	}
+	if err := s.bans.Check(ctx, rt.ID, "", "", meta.IP); err != nil {
+		return TokenResponse{}, err
+	}
 	var resp TokenResponse
 	r, err := s.sessions.rotate(ctx, rt.ID, token, rt.RefreshTTL, func(ctx context.Context, tx pgx.Tx, userID uuid.UUID) error {
 		var status string
@@ -186,8 +226,11 @@ func (s *Service) Refresh(ctx context.Context, slug, token string, meta ClientMe
 		if status != "active" {
 			return &BannedError{}
 		}
-		return nil
+		return s.bans.Check(ctx, rt.ID, userID.String(), resp.User.OpenID, netip.Addr{})
 	})
+	if errors.Is(err, ErrRefreshTokenReused) {
+		s.noteAbuse(ctx, rt, meta.IP, LimitAutoBanReuse)
+	}
 	if err != nil {
 		return TokenResponse{}, err
 	}
@@ -221,7 +264,7 @@ type Principal struct {
 
 // Authenticate verifies a bearer token for a tenant and checks, through the
 // shared revocation cache, that its session is still live.
-func (s *Service) Authenticate(ctx context.Context, slug, bearer string) (*Principal, error) {
+func (s *Service) Authenticate(ctx context.Context, slug, bearer string, meta ClientMeta) (*Principal, error) {
 	rt, err := s.tenantFor(ctx, slug)
 	if err != nil {
 		return nil, err
@@ -244,6 +287,9 @@ func (s *Service) Authenticate(ctx context.Context, slug, bearer string) (*Princ
 	}
 	if !active {
 		return nil, fmt.Errorf("%w: session revoked", ErrInvalidToken)
+	}
+	if err := s.bans.Check(ctx, rt.ID, claims.Subject, "", meta.IP); err != nil {
+		return nil, err
 	}
 	return &Principal{Tenant: rt, UserID: uid, SessionID: sid, Claims: claims}, nil
 }
@@ -273,6 +319,36 @@ func (s *Service) wechatError(ctx context.Context, rt *tenant.Runtime, err error
 	default:
 		s.log.WarnContext(ctx, "wechat call failed", "tenant", rt.Slug, "err", err)
 		return fmt.Errorf("%w: %w", ErrWeChatUnavailable, err)
+	}
+}
+
+// noteAbuse counts a failure that suggests abuse (an invalid code, a
+// reused refresh token) against the caller's IP; past the tenant's
+// threshold the IP is banned from the tenant for a while.
+func (s *Service) noteAbuse(ctx context.Context, rt *tenant.Runtime, ip netip.Addr, limit string) {
+	if !ip.IsValid() || s.limits == nil {
+		return
+	}
+	_, err := s.limits.Tenant(ctx, rt, limit, ip.String())
+	var limited *LimitedError
+	if !errors.As(err, &limited) {
+		return
+	}
+	if s.bans.Check(ctx, rt.ID, "", "", ip) != nil {
+		return // already banned
+	}
+	until := time.Now().Add(s.autoBan.Duration)
+	ban, err := s.bans.Create(context.WithoutCancel(ctx), rt.ID, NewBan{
+		IP: ip.String(), Reason: "auto", ExpiresAt: &until, CreatedBy: "system:" + limit,
+	})
+	if err != nil {
+		s.log.ErrorContext(ctx, "automatic ban failed", "tenant", rt.Slug, "err", err)
+		return
+	}
+	s.autoBans.Inc(rt.Slug, limit)
+	s.log.WarnContext(ctx, "automatic IP ban", "tenant", rt.Slug, "ip", ip.String(), "reason", limit, "until", until)
+	if s.autoBan.OnBan != nil {
+		s.autoBan.OnBan(ctx, rt.Slug, rt.ID, ban)
 	}
 }
 

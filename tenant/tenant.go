@@ -41,7 +41,8 @@ const (
 )
 
 // RateLimitKeys are the keys of a tenant's rate_limits object.
-var RateLimitKeys = []string{"login_per_ip", "login_per_tenant", "refresh_per_ip", "api_per_user"}
+var RateLimitKeys = []string{"login_per_ip", "login_per_tenant", "refresh_per_ip", "api_per_user",
+	"autoban_invalid_code", "autoban_refresh_reuse"}
 
 var (
 	ErrNotFound = errors.New("not found")
@@ -239,12 +240,21 @@ func mergeRateLimits(cur map[string]string, patch map[string]*string) map[string
 	return out
 }
 
-// DefaultRateLimits apply to every rate_limits key a tenant leaves unset.
-var DefaultRateLimits = map[string]string{
-	"login_per_ip":     "30-M",
-	"login_per_tenant": "3000-M",
-	"refresh_per_ip":   "60-M",
-	"api_per_user":     "300-M",
+// DefaultRateLimits apply to every rate_limits key a tenant leaves unset,
+// unless the server configuration (MINIAUTH_RATE_LIMITS) says otherwise.
+// Per-IP limits are generous because mobile carriers put many users
+// behind one address. The autoban_* entries are thresholds: that many
+// invalid codes or reused refresh tokens from one IP in the window ban the
+// IP for a while.
+func DefaultRateLimits() map[string]string {
+	return map[string]string{
+		"login_per_ip":          "60-M",
+		"login_per_tenant":      "6000-M",
+		"refresh_per_ip":        "120-M",
+		"api_per_user":          "300-M",
+		"autoban_invalid_code":  "30-M",
+		"autoban_refresh_reuse": "10-M",
+	}
 }
 
 // EffectiveRateLimits is the tenant's own limits over the defaults.

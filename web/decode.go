@@ -41,7 +41,8 @@ func DecodeJSON(c *gin.Context, dst any) error {
 	if err := dec.Decode(dst); err != nil {
 		return decodeProblem(err)
 	}
-	if dec.More() {
+	// More() misses a stray "]" or "}"; only a clean end of input will do.
+	if _, err := dec.Token(); err != io.EOF {
 		return BadRequest("The request body must be a single JSON object.")
 	}
 	return nil

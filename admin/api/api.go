@@ -30,7 +30,13 @@ type Deps struct {
 	Accounts  *admin.Accounts
 	Audit     *admin.Audit
 	Authz     *admin.Authorizer
-	Log       *slog.Logger
+	Limits    *auth.Limits
+	// RateDefaults are the server's default tenant rate limits, shown in
+	// place of the keys a tenant leaves unset.
+	RateDefaults map[string]string
+	// KeyRate limits each API key's requests (a "600-M" rate).
+	KeyRate string
+	Log     *slog.Logger
 }
 
 // Handler serves the management API.
@@ -61,6 +67,14 @@ func (h *Handler) Routes(r gin.IRouter) {
 	g.DELETE("/tenants/:slug/users/:id", h.can(admin.ObjUsers, admin.ActWrite), h.eraseUser)
 	g.POST("/tenants/:slug/users/:id/revoke-sessions", h.can(admin.ObjSessions, admin.ActWrite), h.revokeSessions)
 
+	g.GET("/tenants/:slug/bans", h.can(admin.ObjBans, admin.ActRead), h.listBans)
+	g.POST("/tenants/:slug/bans", h.can(admin.ObjBans, admin.ActWrite), h.createBan)
+	g.DELETE("/tenants/:slug/bans/:id", h.can(admin.ObjBans, admin.ActWrite), h.deleteBan)
+	// Platform-wide IP bans.
+	g.GET("/bans", h.can(admin.ObjBans, admin.ActRead), h.listBans)
+	g.POST("/bans", h.can(admin.ObjBans, admin.ActWrite), h.createBan)
+	g.DELETE("/bans/:id", h.can(admin.ObjBans, admin.ActWrite), h.deleteBan)
+
 	// The domain of these depends on the body, query or the key named.
 	g.GET("/api-keys", h.listAPIKeys)
 	g.POST("/api-keys", h.createAPIKey)
@@ -80,9 +94,14 @@ func fail(c *gin.Context, err error) { web.Abort(c, problemFor(err)) }
 func problemFor(err error) *web.Problem {
 	var v *tenant.ValidationError
 	var field *auth.InvalidFieldError
+	var limited *auth.LimitedError
 	var p *web.Problem
 	switch {
 	case errors.As(err, &p):
+		return p
+	case errors.As(err, &limited):
+		p := web.NewProblem(http.StatusTooManyRequests, "rate_limited", "This API key made too many requests; retry after the time in Retry-After.")
+		p.RetryAfter = limited.RetryAfter
 		return p
 	case errors.As(err, &v):
 		fields := make([]web.FieldError, len(v.Fields))
@@ -92,7 +111,8 @@ func problemFor(err error) *web.Problem {
 		return web.BadRequest("The request has invalid fields.", fields...)
 	case errors.As(err, &field):
 		return web.BadRequest("The request has invalid fields.", web.FieldError{Field: field.Field, Message: field.Message})
-	case errors.Is(err, tenant.ErrNotFound), errors.Is(err, admin.ErrNotFound), errors.Is(err, auth.ErrUserNotFound):
+	case errors.Is(err, tenant.ErrNotFound), errors.Is(err, admin.ErrNotFound), errors.Is(err, auth.ErrUserNotFound),
+		errors.Is(err, auth.ErrBanNotFound):
 		return web.NewProblem(http.StatusNotFound, "not_found", "No such resource.")
 	case errors.Is(err, tenant.ErrConflict), errors.Is(err, admin.ErrConflict):
 		return web.NewProblem(http.StatusConflict, "conflict", "A resource with this identifier already exists.")
@@ -124,6 +144,13 @@ func (h *Handler) authenticate(c *gin.Context) {
 	}
 	if err != nil {
 		c.Header("WWW-Authenticate", `Bearer realm="miniauth"`)
+		fail(c, err)
+		return
+	}
+	if q, err := h.Limits.Take(c.Request.Context(), auth.LimitManagementPerKey, h.KeyRate, k.ID.String()); err != nil {
+		c.Header("X-RateLimit-Limit", strconv.FormatInt(q.Limit, 10))
+		c.Header("X-RateLimit-Remaining", "0")
+		c.Header("X-RateLimit-Reset", strconv.FormatInt(q.Reset.Unix(), 10))
 		fail(c, err)
 		return
 	}

@@ -26,12 +26,12 @@ type tenantJSON struct {
 	UpdatedAt         time.Time         `json:"updated_at"`
 }
 
-func toTenantJSON(t tenant.Tenant) tenantJSON {
+func (h *Handler) toTenantJSON(t tenant.Tenant) tenantJSON {
 	return tenantJSON{
 		Slug: t.Slug, Name: t.Name, Status: t.Status, WeChatAppID: t.WeChatAppID,
 		WeChatSecretSet: true, SigningAlg: t.SigningAlg,
 		AccessTTLSeconds: int(t.AccessTTL.Seconds()), RefreshTTLSeconds: int(t.RefreshTTL.Seconds()),
-		RateLimits: t.EffectiveRateLimits(tenant.DefaultRateLimits), CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
+		RateLimits: t.EffectiveRateLimits(h.RateDefaults), CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
 	}
 }
 
@@ -63,7 +63,7 @@ func (h *Handler) createTenant(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	out := toTenantJSON(t)
+	out := h.toTenantJSON(t)
 	h.record(c, admin.Event{Action: "tenant.create", TenantID: &t.ID, TenantSlug: t.Slug, TargetType: "tenant",
 		TargetID: t.Slug, Diff: admin.Diff(nil, flat(out))})
 	c.Header("Location", "/api/v1/tenants/"+t.Slug)
@@ -88,7 +88,7 @@ func (h *Handler) listTenants(c *gin.Context) {
 	}
 	items := make([]tenantJSON, len(ts))
 	for i, t := range ts {
-		items[i] = toTenantJSON(t)
+		items[i] = h.toTenantJSON(t)
 	}
 	c.JSON(http.StatusOK, page(items, limit, func(t tenantJSON) string { return t.Slug }))
 }
@@ -99,7 +99,7 @@ func (h *Handler) getTenant(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toTenantJSON(t))
+	c.JSON(http.StatusOK, h.toTenantJSON(t))
 }
 
 type patchTenantRequest struct {
@@ -141,8 +141,8 @@ func (h *Handler) updateTenant(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	out := toTenantJSON(t)
-	diff := admin.Diff(flat(toTenantJSON(before)), flat(out), "updated_at")
+	out := h.toTenantJSON(t)
+	diff := admin.Diff(flat(h.toTenantJSON(before)), flat(out), "updated_at")
 	delete(diff, "updated_at")
 	if req.WeChatSecret != nil {
 		diff["wechat_secret"] = admin.Change{From: admin.Masked, To: admin.Masked}

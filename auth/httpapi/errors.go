@@ -15,6 +15,7 @@ import (
 // surface. Anything unknown is a 500 whose cause is only logged.
 func problemFor(err error) *web.Problem {
 	var banned *auth.BannedError
+	var limited *auth.LimitedError
 	var field *auth.InvalidFieldError
 	var p *web.Problem
 	switch {
@@ -40,6 +41,10 @@ func problemFor(err error) *web.Problem {
 			u := banned.Until.UTC()
 			p.BannedUntil = &u
 		}
+		return p
+	case errors.As(err, &limited):
+		p := web.NewProblem(http.StatusTooManyRequests, "rate_limited", "Too many requests; retry after the time in Retry-After.")
+		p.RetryAfter = limited.RetryAfter
 		return p
 	case errors.Is(err, auth.ErrRiskBlocked):
 		return web.NewProblem(http.StatusForbidden, "wechat_risk_blocked", "WeChat refused this login as high-risk.")

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -18,22 +19,23 @@ type Handler struct {
 	svc    *auth.Service
 	dir    *tenant.Directory
 	tokens *auth.Tokens
+	limits *auth.Limits
 }
 
 // New returns the mini-program API handler.
-func New(svc *auth.Service, dir *tenant.Directory, tokens *auth.Tokens) *Handler {
-	return &Handler{svc: svc, dir: dir, tokens: tokens}
+func New(svc *auth.Service, dir *tenant.Directory, tokens *auth.Tokens, limits *auth.Limits) *Handler {
+	return &Handler{svc: svc, dir: dir, tokens: tokens, limits: limits}
 }
 
 // Routes registers every mini-program endpoint.
 func (h *Handler) Routes(r gin.IRouter) {
 	t := r.Group("/v1/t/:tenant")
-	t.POST("/login", h.login)
-	t.POST("/refresh", h.refresh)
+	t.POST("/login", h.limit(auth.LimitLoginPerTenant, byTenant), h.limit(auth.LimitLoginPerIP, byIP), h.login)
+	t.POST("/refresh", h.limit(auth.LimitRefreshPerIP, byIP), h.refresh)
 	t.GET("/.well-known/jwks.json", h.jwks)
 	t.GET("/.well-known/openid-configuration", h.discovery)
 
-	authed := t.Group("", h.authenticate)
+	authed := t.Group("", h.authenticate, h.limit(auth.LimitAPIPerUser, byUser))
 	authed.POST("/logout", h.logout)
 	authed.GET("/me", h.me)
 	authed.PATCH("/me", h.updateMe)
@@ -93,7 +95,7 @@ const principalKey = "miniauth.principal"
 
 // authenticate admits requests with a live access token of this tenant.
 func (h *Handler) authenticate(c *gin.Context) {
-	p, err := h.svc.Authenticate(c.Request.Context(), c.Param("tenant"), bearer(c))
+	p, err := h.svc.Authenticate(c.Request.Context(), c.Param("tenant"), bearer(c), clientMeta(c))
 	if err != nil {
 		if errors.Is(err, auth.ErrInvalidToken) {
 			c.Header("WWW-Authenticate", `Bearer error="invalid_token"`)
@@ -202,4 +204,33 @@ func (h *Handler) discovery(c *gin.Context) {
 		"id_token_signing_alg_values_supported": []string{rt.Signing.Alg},
 		"response_types_supported":              []string{"token"},
 	})
+}
+
+// Keys of the limits: what a counter is per.
+func byTenant(*gin.Context) string { return "" }
+func byIP(c *gin.Context) string   { return c.ClientIP() }
+func byUser(c *gin.Context) string { return principal(c).UserID.String() }
+
+// limit counts the request against one of the tenant's limits and sets the
+// X-RateLimit-* headers; over the limit it answers 429 with Retry-After.
+// An unknown or disabled tenant is left to the handler to report.
+func (h *Handler) limit(name string, key func(*gin.Context) string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		rt, err := h.dir.Lookup(c.Request.Context(), c.Param("tenant"))
+		if err != nil {
+			c.Next()
+			return
+		}
+		q, err := h.limits.Tenant(c.Request.Context(), rt, name, key(c))
+		if q.Limit > 0 {
+			c.Header("X-RateLimit-Limit", strconv.FormatInt(q.Limit, 10))
+			c.Header("X-RateLimit-Remaining", strconv.FormatInt(q.Remaining, 10))
+			c.Header("X-RateLimit-Reset", strconv.FormatInt(q.Reset.Unix(), 10))
+		}
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		c.Next()
+	}
 }

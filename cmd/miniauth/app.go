@@ -21,6 +21,7 @@ import (
 	"github.com/miniauth/miniauth/tenant"
 	"github.com/miniauth/miniauth/tenant/changes"
 	"github.com/miniauth/miniauth/web"
+	"github.com/miniauth/miniauth/web/metrics"
 )
 
 // app is one running miniauth instance: its connections, background work
@@ -46,7 +47,7 @@ func redisOptions(raw string) (*redis.UniversalOptions, error) {
 		}
 		return &redis.UniversalOptions{
 			Addrs: []string{opt.Addr}, DB: opt.DB, Username: opt.Username, Password: opt.Password,
-			TLSConfig: opt.TLSConfig, Protocol: opt.Protocol,
+			TLSConfig: opt.TLSConfig, Protocol: opt.Protocol, ContextTimeoutEnabled: true,
 		}, nil
 	}
 	// host:port,host:port — a Redis Cluster's seed nodes.
@@ -56,7 +57,7 @@ func redisOptions(raw string) (*redis.UniversalOptions, error) {
 			return nil, fmt.Errorf("%q is not host:port", a)
 		}
 	}
-	return &redis.UniversalOptions{Addrs: addrs, IsClusterMode: len(addrs) > 1}, nil
+	return &redis.UniversalOptions{Addrs: addrs, IsClusterMode: len(addrs) > 1, ContextTimeoutEnabled: true}, nil
 }
 
 func openDB(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
@@ -92,8 +93,23 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	dir := tenant.NewDirectory(store, a.bus)
 	tokens := auth.NewTokens(cfg.PublicURL)
 	wx := wechat.New(cfg.WeChatBaseURL, &http.Client{Timeout: cfg.WeChatTimeout})
+	reg := metrics.NewRegistry()
+	limits := auth.NewLimits(auth.LimitsConfig{
+		Redis: rdb, Prefix: cfg.RedisPrefix, Defaults: cfg.RateLimits, Healthy: a.bus.Healthy, Metrics: reg, Log: log,
+	})
+	audit := admin.NewAudit(db)
 	svc := auth.NewService(auth.Deps{
-		DB: db, Directory: dir, WeChat: wx, Sealer: sealer, Tokens: tokens, Changes: a.bus, Log: log,
+		DB: db, Directory: dir, WeChat: wx, Sealer: sealer, Tokens: tokens, Changes: a.bus, Limits: limits,
+		Metrics: reg, Log: log,
+		AutoBan: auth.AutoBan{Duration: cfg.AutoBanDuration, OnBan: func(ctx context.Context, slug string, tenantID int64, b auth.Ban) {
+			err := audit.Record(ctx, admin.Actor{Type: "system", Name: "auto-ban"}, admin.Event{
+				Action: "ban.create", TenantID: &tenantID, TenantSlug: slug, TargetType: "ban", TargetID: b.ID.String(),
+				Diff: admin.Diff(nil, map[string]any{"kind": b.Kind, "target": b.Target, "reason": b.Reason, "expires_at": b.ExpiresAt}),
+			})
+			if err != nil {
+				log.ErrorContext(ctx, "audit entry not written", "action", "ban.create", "err", err)
+			}
+		}},
 	})
 
 	authz, err := admin.NewAuthorizer(db, a.bus, log)
@@ -114,10 +130,11 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	r.NoMethod(web.MethodNotAllowed)
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", a.ready)
-	httpapi.New(svc, dir, tokens).Routes(r)
+	r.GET("/metrics", gin.WrapH(reg.Handler()))
+	httpapi.New(svc, dir, tokens, limits).Routes(r)
 	api.New(api.Deps{
 		Tenants: store, Directory: dir, Auth: svc, APIKeys: admin.NewAPIKeys(db), Accounts: admin.NewAccounts(db),
-		Audit: admin.NewAudit(db), Authz: authz, Log: log,
+		Audit: audit, Authz: authz, Limits: limits, RateDefaults: cfg.RateLimits, KeyRate: cfg.ManagementRateLimit, Log: log,
 	}).Routes(r)
 	a.handler = r
 

@@ -27,6 +27,11 @@ type Config struct {
 	TrustedProxies []string
 	Env            string
 	LogLevel       string
+	// RateLimits are the default tenant rate limits (and auto-ban
+	// thresholds); ManagementRateLimit limits each API key.
+	RateLimits          map[string]string
+	ManagementRateLimit string
+	AutoBanDuration     time.Duration
 }
 
 // devMasterKey seals secrets only in MINIAUTH_ENV=development when no key
@@ -100,6 +105,30 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			}
 		}
 		c.TrustedProxies = append(c.TrustedProxies, p)
+	}
+	c.RateLimits = tenant.DefaultRateLimits()
+	for _, kv := range splitList(getenv("MINIAUTH_RATE_LIMITS")) {
+		k, v, _ := strings.Cut(kv, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if _, known := c.RateLimits[k]; !known {
+			return c, fmt.Errorf("MINIAUTH_RATE_LIMITS: unknown limit %q (known: %s)", k, strings.Join(tenant.RateLimitKeys, ", "))
+		}
+		if _, _, err := tenant.ParseRate(v); err != nil {
+			return c, fmt.Errorf("MINIAUTH_RATE_LIMITS: %s %v", k, err)
+		}
+		c.RateLimits[k] = v
+	}
+	c.ManagementRateLimit = orDefault(getenv("MINIAUTH_MANAGEMENT_RATE_LIMIT"), "600-M")
+	if _, _, err := tenant.ParseRate(c.ManagementRateLimit); err != nil {
+		return c, fmt.Errorf("MINIAUTH_MANAGEMENT_RATE_LIMIT %v", err)
+	}
+	c.AutoBanDuration = 15 * time.Minute
+	if s := getenv("MINIAUTH_AUTOBAN_DURATION"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < time.Minute || d > 30*24*time.Hour {
+			return c, errors.New("MINIAUTH_AUTOBAN_DURATION must be a duration from 1m to 720h, e.g. 15m")
+		}
+		c.AutoBanDuration = d
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -20,6 +20,7 @@ import (
 	"github.com/miniauth/miniauth/admin"
 	"github.com/miniauth/miniauth/auth/wechat/fake"
 	"github.com/miniauth/miniauth/migrations/dbtest"
+	"github.com/miniauth/miniauth/tenant"
 )
 
 // testBundle is one test's world: a fresh database, a private Redis key
@@ -79,6 +80,11 @@ func setup(t testing.TB, opts ...setupOption) *testBundle {
 		WeChatTimeout: 2 * time.Second,
 		Env:           "production",
 		LogLevel:      "info",
+		// Tests log in many users from 127.0.0.1: limits are high unless a
+		// test lowers a tenant's own.
+		RateLimits:          testRateDefaults(),
+		ManagementRateLimit: "100000-M",
+		AutoBanDuration:     15 * time.Minute,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -95,6 +101,16 @@ func setup(t testing.TB, opts ...setupOption) *testBundle {
 	b := &testBundle{t: t, cfg: cfg, db: db, wx: wx, apiKey: plain, logs: &syncBuffer{}}
 	b.srv = b.startInstance()
 	return b
+}
+
+// testRateDefaults are the server-wide default limits in tests: high
+// enough never to be hit unless a test lowers a tenant's own.
+func testRateDefaults() map[string]string {
+	out := map[string]string{}
+	for k := range tenant.DefaultRateLimits() {
+		out[k] = "100000-M"
+	}
+	return out
 }
 
 // logger writes to the bundle's buffer, and to stderr too when

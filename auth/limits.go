@@ -1,0 +1,183 @@
+package auth
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/ulule/limiter/v3"
+	sredis "github.com/ulule/limiter/v3/drivers/store/redis"
+
+	"github.com/miniauth/miniauth/tenant"
+	"github.com/miniauth/miniauth/web/metrics"
+)
+
+// Names of the limits (keys of a tenant's rate_limits object).
+const (
+	LimitLoginPerIP        = "login_per_ip"
+	LimitLoginPerTenant    = "login_per_tenant"
+	LimitRefreshPerIP      = "refresh_per_ip"
+	LimitAPIPerUser        = "api_per_user"
+	LimitAutoBanBadCode    = "autoban_invalid_code"
+	LimitAutoBanReuse      = "autoban_refresh_reuse"
+	LimitManagementPerKey  = "management_per_key"
+	limiterCallTimeout     = 250 * time.Millisecond
+	limiterStoreRetryAfter = 5 * time.Second
+)
+
+// Quota is the state of one limit after a request was counted.
+type Quota struct {
+	Limit     int64
+	Remaining int64
+	Reset     time.Time
+}
+
+// LimitedError refuses a request over a limit.
+type LimitedError struct {
+	Name string
+	Quota
+	RetryAfter time.Duration
+}
+
+func (e *LimitedError) Error() string { return "rate limit " + e.Name + " reached" }
+
+// Limits counts requests against fixed-window limits in Redis (ulule/limiter),
+// so every instance shares each counter. Windows are fixed, so a client can
+// fit up to twice a limit into one window-length that straddles a boundary;
+// the limits bound abuse rates, and sustained abuse is what the automatic
+// bans catch, so the cheaper fixed window is kept.
+//
+// Limits fail open: when Redis cannot answer within limiterCallTimeout the
+// request is allowed, counted in miniauth_ratelimit_fail_open_total and
+// logged; an outage of Redis must not become an outage of logins.
+type Limits struct {
+	rdb      redis.UniversalClient
+	prefix   string
+	defaults map[string]string
+	healthy  func() bool
+	log      *slog.Logger
+
+	failOpen *metrics.Counter
+	limited  *metrics.Counter
+
+	mu        sync.Mutex
+	store     limiter.Store
+	lastTry   time.Time
+	rates     sync.Map // formatted -> limiter.Rate
+	lastWarn  time.Time
+	warnEvery time.Duration
+}
+
+// LimitsConfig configures Limits.
+type LimitsConfig struct {
+	Redis    redis.UniversalClient
+	Prefix   string
+	Defaults map[string]string
+	Healthy  func() bool
+	Metrics  *metrics.Registry
+	Log      *slog.Logger
+}
+
+// NewLimits returns the limiter; the Redis store is made on first use, so
+// a server can start while Redis is down.
+func NewLimits(c LimitsConfig) *Limits {
+	return &Limits{
+		rdb: c.Redis, prefix: c.Prefix + "rl:", defaults: c.Defaults, healthy: c.Healthy, log: c.Log,
+		failOpen:  c.Metrics.Counter("miniauth_ratelimit_fail_open_total", "Requests allowed because Redis could not count them.", "limit"),
+		limited:   c.Metrics.Counter("miniauth_ratelimit_limited_total", "Requests refused by a rate limit.", "limit"),
+		warnEvery: 10 * time.Second,
+	}
+}
+
+// Default is the server-wide default of a limit.
+func (l *Limits) Default(name string) string { return l.defaults[name] }
+
+// Tenant counts one request against a tenant's limit name for key (an IP,
+// a user id, or "" for tenant-wide).
+func (l *Limits) Tenant(ctx context.Context, rt *tenant.Runtime, name, key string) (Quota, error) {
+	rate := rt.EffectiveRateLimits(l.defaults)[name]
+	return l.Take(ctx, name, rate, strconv.FormatInt(rt.ID, 10)+":"+key)
+}
+
+// Take counts one request for key under rate (a "20-M" string).
+func (l *Limits) Take(ctx context.Context, name, rate, key string) (Quota, error) {
+	r, err := l.rate(rate)
+	if err != nil {
+		// Rates are validated on write; an unparsable one means no limit.
+		return Quota{}, nil
+	}
+	store := l.getStore()
+	if store == nil || (l.healthy != nil && !l.healthy()) {
+		l.open(ctx, name, nil)
+		return Quota{}, nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, limiterCallTimeout)
+	defer cancel()
+	lc, err := limiter.New(store, r).Get(cctx, name+":"+key)
+	if err != nil {
+		l.open(ctx, name, err)
+		return Quota{}, nil
+	}
+	q := Quota{Limit: lc.Limit, Remaining: lc.Remaining, Reset: time.Unix(lc.Reset, 0)}
+	if lc.Reached {
+		l.limited.Inc(name)
+		retry := time.Until(q.Reset)
+		if retry < time.Second {
+			retry = time.Second
+		}
+		return q, &LimitedError{Name: name, Quota: q, RetryAfter: retry}
+	}
+	return q, nil
+}
+
+func (l *Limits) rate(formatted string) (limiter.Rate, error) {
+	if r, ok := l.rates.Load(formatted); ok {
+		return r.(limiter.Rate), nil
+	}
+	if _, _, err := tenant.ParseRate(formatted); err != nil {
+		return limiter.Rate{}, err
+	}
+	r, err := limiter.NewRateFromFormatted(formatted)
+	if err != nil {
+		return limiter.Rate{}, err
+	}
+	l.rates.Store(formatted, r)
+	return r, nil
+}
+
+// getStore makes the Redis store on first use; making it loads Lua
+// scripts, which fails while Redis is down, so failures are retried at
+// most every few seconds.
+func (l *Limits) getStore() limiter.Store {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.store != nil {
+		return l.store
+	}
+	if time.Since(l.lastTry) < limiterStoreRetryAfter {
+		return nil
+	}
+	l.lastTry = time.Now()
+	s, err := sredis.NewStoreWithOptions(l.rdb, limiter.StoreOptions{Prefix: l.prefix})
+	if err != nil {
+		return nil
+	}
+	l.store = s
+	return s
+}
+
+func (l *Limits) open(ctx context.Context, name string, err error) {
+	l.failOpen.Inc(name)
+	l.mu.Lock()
+	warn := time.Since(l.lastWarn) > l.warnEvery
+	if warn {
+		l.lastWarn = time.Now()
+	}
+	l.mu.Unlock()
+	if warn {
+		l.log.WarnContext(ctx, "rate limits fail open: Redis is not answering", "limit", name, "err", err)
+	}
+}
