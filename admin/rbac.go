@@ -135,7 +135,7 @@ type Authorizer struct {
 type policy struct {
 	enf       *casbin.Enforcer
 	subjects  map[string]bool // every subject with a role binding
-	decisions sync.Map // "sub\x00dom\x00obj\x00act" -> bool
+	decisions sync.Map        // "sub\x00dom\x00obj\x00act" -> bool
 	size      atomic.Int64
 }
 

@@ -113,4 +113,3 @@ func (h *Handler) deleteBan(c *gin.Context) {
 		Diff: admin.Diff(map[string]any{"kind": b.Kind, "target": b.Target, "reason": b.Reason}, nil)})
 	c.Status(http.StatusNoContent)
 }
-
