@@ -1,7 +1,8 @@
 package auth
 
 import (
-	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,12 +22,37 @@ type revocations struct {
 
 	mu     sync.Mutex
 	gen    uint64
-	bySID  map[string]revEntry
-	byUser map[string]map[string]struct{}
+	bySID  map[scopedID]revEntry
+	byUser map[scopedID]map[scopedID]struct{}
 }
 
+// scopedID is a session or user id within its tenant.
+type scopedID struct {
+	tenant int64
+	id     uuid.UUID
+}
+
+// parseScopedID reads a notice payload "tenantID:uuid".
+func parseScopedID(payload string) (scopedID, bool) {
+	t, id, ok := strings.Cut(payload, ":")
+	if !ok {
+		return scopedID{}, false
+	}
+	tenant, err := strconv.ParseInt(t, 10, 64)
+	if err != nil {
+		return scopedID{}, false
+	}
+	u, err := uuid.Parse(id)
+	if err != nil {
+		return scopedID{}, false
+	}
+	return scopedID{tenant, u}, true
+}
+
+func (k scopedID) String() string { return strconv.FormatInt(k.tenant, 10) + ":" + k.id.String() }
+
 type revEntry struct {
-	user   string
+	user   scopedID
 	active bool
 	at     time.Time
 }
@@ -36,13 +62,10 @@ func newRevocations(healthy func() bool) *revocations {
 		healthy: healthy,
 		maxAge:  30 * time.Second,
 		limit:   200_000,
-		bySID:   map[string]revEntry{},
-		byUser:  map[string]map[string]struct{}{},
+		bySID:   map[scopedID]revEntry{},
+		byUser:  map[scopedID]map[scopedID]struct{}{},
 	}
 }
-
-func sessionKey(tenantID int64, sid uuid.UUID) string { return fmt.Sprintf("%d:%s", tenantID, sid) }
-func userKey(tenantID int64, uid uuid.UUID) string    { return fmt.Sprintf("%d:%s", tenantID, uid) }
 
 func (r *revocations) get(tenantID int64, sid uuid.UUID) (active, ok bool) {
 	if !r.healthy() {
@@ -50,7 +73,7 @@ func (r *revocations) get(tenantID int64, sid uuid.UUID) (active, ok bool) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	e, ok := r.bySID[sessionKey(tenantID, sid)]
+	e, ok := r.bySID[scopedID{tenantID, sid}]
 	if !ok || time.Since(e.at) > r.maxAge {
 		return false, false
 	}
@@ -75,19 +98,23 @@ func (r *revocations) put(gen uint64, tenantID int64, sid, uid uuid.UUID, active
 	if len(r.bySID) >= r.limit {
 		r.clearLocked()
 	}
-	sk, uk := sessionKey(tenantID, sid), userKey(tenantID, uid)
+	sk, uk := scopedID{tenantID, sid}, scopedID{tenantID, uid}
 	r.bySID[sk] = revEntry{user: uk, active: active, at: time.Now()}
 	if r.byUser[uk] == nil {
-		r.byUser[uk] = map[string]struct{}{}
+		r.byUser[uk] = map[scopedID]struct{}{}
 	}
 	r.byUser[uk][sk] = struct{}{}
 }
 
 // dropSession handles a TopicSessionRevoked payload.
-func (r *revocations) dropSession(key string) {
+func (r *revocations) dropSession(payload string) {
+	key, ok := parseScopedID(payload)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.gen++
+	if !ok {
+		return
+	}
 	if e, ok := r.bySID[key]; ok {
 		delete(r.bySID, key)
 		if set := r.byUser[e.user]; set != nil {
@@ -100,10 +127,14 @@ func (r *revocations) dropSession(key string) {
 }
 
 // dropUser handles a TopicUserRevoked payload.
-func (r *revocations) dropUser(key string) {
+func (r *revocations) dropUser(payload string) {
+	key, ok := parseScopedID(payload)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.gen++
+	if !ok {
+		return
+	}
 	for sk := range r.byUser[key] {
 		delete(r.bySID, sk)
 	}
@@ -118,6 +149,6 @@ func (r *revocations) flush() {
 
 func (r *revocations) clearLocked() {
 	r.gen++
-	r.bySID = map[string]revEntry{}
-	r.byUser = map[string]map[string]struct{}{}
+	r.bySID = map[scopedID]revEntry{}
+	r.byUser = map[scopedID]map[scopedID]struct{}{}
 }

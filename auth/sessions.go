@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"fmt"
 	"net/netip"
 	"time"
 
@@ -181,7 +180,7 @@ func (s *Sessions) Active(ctx context.Context, tenantID int64, sid, userID uuid.
 }
 
 func (s *Sessions) notifySession(ctx context.Context, tenantID int64, sid uuid.UUID) {
-	payload := fmt.Sprintf("%d:%s", tenantID, sid)
+	payload := scopedID{tenantID, sid}.String()
 	s.cache.dropSession(payload)
 	_ = s.pub.Publish(context.WithoutCancel(ctx), TopicSessionRevoked, payload)
 }
@@ -189,7 +188,7 @@ func (s *Sessions) notifySession(ctx context.Context, tenantID int64, sid uuid.U
 // NotifyUser tells every instance that a user's sessions changed (revoked,
 // user disabled or erased).
 func (s *Sessions) NotifyUser(ctx context.Context, tenantID int64, userID uuid.UUID) {
-	payload := fmt.Sprintf("%d:%s", tenantID, userID)
+	payload := scopedID{tenantID, userID}.String()
 	s.cache.dropUser(payload)
 	_ = s.pub.Publish(context.WithoutCancel(ctx), TopicUserRevoked, payload)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -92,10 +93,12 @@ func (d *Directory) Lookup(ctx context.Context, slug string) (*Runtime, error) {
 			return e.rt, e.err
 		}
 	}
-	v, err, _ := d.loads.Do(slug, func() (any, error) {
-		d.mu.RLock()
-		gen := d.gen
-		d.mu.RUnlock()
+	d.mu.RLock()
+	gen := d.gen
+	d.mu.RUnlock()
+	// The generation is part of the key, so a lookup that starts after an
+	// invalidation never joins a load that began before it.
+	v, err, _ := d.loads.Do(slug+"\x00"+strconv.FormatUint(gen, 10), func() (any, error) {
 		at := d.now()
 		rt, err := d.store.loadRuntime(context.WithoutCancel(ctx), slug)
 		if err != nil && err != ErrNotFound {
@@ -122,7 +125,6 @@ func (d *Directory) Invalidate(slug string) {
 	d.gen++
 	delete(d.entries, slug)
 	d.mu.Unlock()
-	d.loads.Forget(slug)
 }
 
 // Flush drops every entry, e.g. after the change feed reconnects and

@@ -130,9 +130,6 @@ func (n *NewTenant) Normalize() error {
 	if n.RefreshTTL == 0 {
 		n.RefreshTTL = DefaultRefreshTTL
 	}
-	if n.WeChatSecret == "" {
-		v.add("wechat_secret", "is required")
-	}
 	p := Patch{
 		Name: &n.Name, WeChatAppID: &n.WeChatAppID, WeChatSecret: &n.WeChatSecret,
 		SigningAlg: &n.SigningAlg, AccessTTL: &n.AccessTTL, RefreshTTL: &n.RefreshTTL,
