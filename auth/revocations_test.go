@@ -222,9 +222,9 @@ func TestRevocationsConcurrent(t *testing.T) {
 				r.get(int64(w%2), s)
 				switch i % 50 {
 				case 10:
-					r.dropSession(scopedID{int64(w%2), s}.String())
+					r.dropSession(scopedID{int64(w % 2), s}.String())
 				case 20:
-					r.dropUser(scopedID{int64(w%2), u}.String())
+					r.dropUser(scopedID{int64(w % 2), u}.String())
 				case 30:
 					r.flush()
 				case 40:
