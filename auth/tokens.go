@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -24,11 +26,32 @@ type Claims struct {
 type Tokens struct {
 	publicURL string
 	now       func() time.Time
+
+	// verified remembers tokens whose signature and claims checked out, so
+	// a client reusing its token pays for the signature check once. An
+	// entry is used only for the same tenant, before the token's exp and
+	// while the key that signed it may still verify; revocation is checked
+	// separately on every request.
+	verified     atomic.Pointer[sync.Map]
+	verifiedSize atomic.Int64
 }
+
+type verifiedKey struct{ slug, raw string }
+
+type verifiedToken struct {
+	claims *Claims
+	kid    string
+	exp    time.Time
+}
+
+// maxVerified bounds the verified-token cache; when full it starts over.
+const maxVerified = 50_000
 
 // NewTokens returns a token issuer/verifier for the public base URL.
 func NewTokens(publicURL string) *Tokens {
-	return &Tokens{publicURL: publicURL, now: time.Now}
+	t := &Tokens{publicURL: publicURL, now: time.Now}
+	t.verified.Store(&sync.Map{})
+	return t
 }
 
 // Issuer is the iss of a tenant's tokens.
@@ -63,7 +86,32 @@ func (t *Tokens) Issue(rt *tenant.Runtime, userID, sid string) (string, error) {
 // be one of that tenant's usable keys, the alg must be that key's alg, typ
 // must be at+jwt, and iss, aud, exp, sub and sid must be present and right.
 func (t *Tokens) Verify(rt *tenant.Runtime, raw string) (*Claims, error) {
+	now := t.now()
+	cache := t.verified.Load()
+	key := verifiedKey{rt.Slug, raw}
+	if v, ok := cache.Load(key); ok {
+		vt := v.(*verifiedToken)
+		if _, usable := rt.VerifyKeyFor(vt.kid, now); usable && now.Before(vt.exp) {
+			return vt.claims, nil
+		}
+		cache.Delete(key)
+	}
+	claims, kid, err := t.verify(rt, raw)
+	if err != nil {
+		return nil, err
+	}
+	if t.verifiedSize.Add(1) > maxVerified {
+		t.verified.Store(&sync.Map{})
+		t.verifiedSize.Store(0)
+	} else {
+		cache.Store(key, &verifiedToken{claims: claims, kid: kid, exp: claims.ExpiresAt.Time})
+	}
+	return claims, nil
+}
+
+func (t *Tokens) verify(rt *tenant.Runtime, raw string) (*Claims, string, error) {
 	claims := &Claims{}
+	var kid string
 	parser := jwt.NewParser(
 		jwt.WithValidMethods([]string{tenant.AlgES256, tenant.AlgEdDSA}),
 		jwt.WithIssuer(t.Issuer(rt.Slug)),
@@ -76,7 +124,7 @@ func (t *Tokens) Verify(rt *tenant.Runtime, raw string) (*Claims, error) {
 		if typ, _ := tok.Header["typ"].(string); typ != "at+jwt" {
 			return nil, errors.New("typ is not at+jwt")
 		}
-		kid, _ := tok.Header["kid"].(string)
+		kid, _ = tok.Header["kid"].(string)
 		key, ok := rt.VerifyKeyFor(kid, t.now())
 		if !ok {
 			return nil, fmt.Errorf("unknown kid %q", kid)
@@ -87,12 +135,12 @@ func (t *Tokens) Verify(rt *tenant.Runtime, raw string) (*Claims, error) {
 		return key.Public, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+		return nil, "", fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
 	if claims.Subject == "" || claims.SID == "" {
-		return nil, fmt.Errorf("%w: sub or sid missing", ErrInvalidToken)
+		return nil, "", fmt.Errorf("%w: sub or sid missing", ErrInvalidToken)
 	}
-	return claims, nil
+	return claims, kid, nil
 }
 
 func signingMethod(alg string) (jwt.SigningMethod, error) {
