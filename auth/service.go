@@ -11,15 +11,18 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/miniauth/miniauth/auth/wechat"
 	"github.com/miniauth/miniauth/tenant"
 	"github.com/miniauth/miniauth/web/metrics"
 )
 
-// WeChat is the part of the WeChat API the login needs.
+// WeChat is the part of the WeChat API auth uses.
 type WeChat interface {
 	Code2Session(ctx context.Context, appID, secret, code string) (wechat.Session, error)
+	StableToken(ctx context.Context, appID, secret string, forceRefresh bool) (wechat.AccessToken, error)
+	PhoneNumber(ctx context.Context, accessToken, code string) (wechat.Phone, error)
 }
 
 // Changes is the cross-instance change feed (tenant/changes.Bus).
@@ -42,6 +45,7 @@ type Service struct {
 	bans     *Bans
 	limits   *Limits
 	autoBan  AutoBan
+	wxTokens *AccessTokens
 	log      *slog.Logger
 	autoBans *metrics.Counter
 }
@@ -62,7 +66,10 @@ type Deps struct {
 	Tokens    *Tokens
 	Changes   Changes
 	Limits    *Limits
-	AutoBan   AutoBan
+	Redis     redis.UniversalClient
+	// RedisPrefix prefixes the shared WeChat access tokens' keys.
+	RedisPrefix string
+	AutoBan     AutoBan
 	Metrics   *metrics.Registry
 	Log       *slog.Logger
 }
@@ -77,6 +84,7 @@ func NewService(d Deps) *Service {
 	return &Service{
 		db: d.DB, dir: d.Directory, wx: d.WeChat, sealer: d.Sealer, tokens: d.Tokens, log: d.Log,
 		sessions: sessions, bans: newBans(d.DB, d.Changes, sessions), limits: d.Limits, autoBan: d.AutoBan,
+		wxTokens: &AccessTokens{rdb: d.Redis, prefix: d.RedisPrefix, wx: d.WeChat},
 		autoBans: d.Metrics.Counter("miniauth_autoban_total", "Automatic IP bans.", "tenant", "reason"),
 	}
 }

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 	"time"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/miniauth/miniauth/auth/wechat"
 )
 
 // User is an end user of one tenant as the API shows it.
@@ -90,4 +93,38 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// ErrInvalidPhoneCode means WeChat refused a getPhoneNumber code.
+var ErrInvalidPhoneCode = errors.New("invalid, expired or used phone code")
+
+// SetPhone exchanges a getPhoneNumber code for the caller's phone number
+// and stores it. The WeChat access token comes from the shared cache.
+func (s *Service) SetPhone(ctx context.Context, p *Principal, code string) (User, error) {
+	if code == "" || len(code) > 256 {
+		return User{}, &InvalidFieldError{Field: "code", Message: "must be a getPhoneNumber code"}
+	}
+	rt := p.Tenant
+	var phone wechat.Phone
+	err := s.wxTokens.withAccessToken(ctx, rt, func(token string) error {
+		var err error
+		phone, err = s.wx.PhoneNumber(ctx, token, code)
+		return err
+	})
+	switch {
+	case wechat.IsCode(err, wechat.CodeInvalidCode, wechat.CodeCodeUsed):
+		return User{}, ErrInvalidPhoneCode
+	case wechat.IsCode(err, wechat.CodeFrequencyLimit):
+		return User{}, ErrWeChatRateLimited
+	case err != nil:
+		s.log.WarnContext(ctx, "wechat phone number call failed", "tenant", rt.Slug, "err", err)
+		return User{}, fmt.Errorf("%w: %w", ErrWeChatUnavailable, err)
+	}
+	// The watermark proves the number was issued to this tenant's app.
+	if phone.WatermarkAppID != rt.WeChatAppID {
+		s.log.ErrorContext(ctx, "phone number watermark is for another app", "tenant", rt.Slug)
+		return User{}, fmt.Errorf("%w: watermark appid mismatch", ErrWeChatUnavailable)
+	}
+	return ScanUser(s.db.QueryRow(ctx, `UPDATE users SET phone = $3, updated_at = now()
+		WHERE tenant_id = $1 AND id = $2 RETURNING `+UserColumns, rt.ID, p.UserID, phone.PhoneNumber))
 }

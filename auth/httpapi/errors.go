@@ -29,6 +29,9 @@ func problemFor(err error) *web.Problem {
 		return web.NewProblem(http.StatusForbidden, "tenant_disabled", "This mini-program is disabled.")
 	case errors.Is(err, auth.ErrInvalidCode):
 		return web.NewProblem(http.StatusUnauthorized, "invalid_code", "The login code is invalid, expired or already used.")
+	case errors.Is(err, auth.ErrInvalidPhoneCode):
+		// 400, not 401: the caller's session is fine, only the code is bad.
+		return web.NewProblem(http.StatusBadRequest, "invalid_code", "The phone number code is invalid, expired or already used.")
 	case errors.Is(err, auth.ErrInvalidToken):
 		return web.NewProblem(http.StatusUnauthorized, "invalid_token", "The access token is missing, expired, revoked or not valid here.").WithInternal(err)
 	case errors.Is(err, auth.ErrInvalidRefreshToken):

@@ -39,6 +39,7 @@ func (h *Handler) Routes(r gin.IRouter) {
 	authed.POST("/logout", h.logout)
 	authed.GET("/me", h.me)
 	authed.PATCH("/me", h.updateMe)
+	authed.POST("/me/phone", h.setPhone)
 }
 
 func fail(c *gin.Context, err error) { web.Abort(c, problemFor(err)) }
@@ -233,4 +234,23 @@ func (h *Handler) limit(name string, key func(*gin.Context) string) gin.HandlerF
 		}
 		c.Next()
 	}
+}
+
+type phoneRequest struct {
+	Code string `json:"code"`
+}
+
+func (h *Handler) setPhone(c *gin.Context) {
+	var req phoneRequest
+	if err := web.DecodeJSON(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	u, err := h.svc.SetPhone(c.Request.Context(), principal(c), req.Code)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	noStore(c)
+	c.JSON(http.StatusOK, u)
 }

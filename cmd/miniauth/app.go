@@ -100,7 +100,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	audit := admin.NewAudit(db)
 	svc := auth.NewService(auth.Deps{
 		DB: db, Directory: dir, WeChat: wx, Sealer: sealer, Tokens: tokens, Changes: a.bus, Limits: limits,
-		Metrics: reg, Log: log,
+		Redis: rdb, RedisPrefix: cfg.RedisPrefix, Metrics: reg, Log: log,
 		AutoBan: auth.AutoBan{Duration: cfg.AutoBanDuration, OnBan: func(ctx context.Context, slug string, tenantID int64, b auth.Ban) {
 			err := audit.Record(ctx, admin.Actor{Type: "system", Name: "auto-ban"}, admin.Event{
 				Action: "ban.create", TenantID: &tenantID, TenantSlug: slug, TargetType: "ban", TargetID: b.ID.String(),
