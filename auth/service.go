@@ -70,8 +70,8 @@ type Deps struct {
 	// RedisPrefix prefixes the shared WeChat access tokens' keys.
 	RedisPrefix string
 	AutoBan     AutoBan
-	Metrics   *metrics.Registry
-	Log       *slog.Logger
+	Metrics     *metrics.Registry
+	Log         *slog.Logger
 }
 
 // NewService wires the service and subscribes its caches to the feed.
