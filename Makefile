@@ -2,6 +2,7 @@
 #   make run            start Postgres/Redis if needed, the fake WeChat API and the server
 #   make test           go vet + go test -race against real Postgres and Redis
 #   make services-stop  stop the private Postgres/Redis that make run/test may have started
+#   make lint-openapi   lint admin/api/openapi.json with Redocly CLI (redocly.yaml; needs npx)
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := build
@@ -20,12 +21,12 @@ SERVICES_ENV = svc_env=$$(bash $(SERVICES) env); eval "$$svc_env"; export DATABA
 RACE = $$(if [[ "$$($(GO) env CGO_ENABLED)" == 1 ]] && command -v "$$($(GO) env CC | awk '{print $$1}')" >/dev/null 2>&1; \
 	then echo -race; else echo 'make: no C compiler for cgo, running tests without -race' >&2; fi)
 
-.PHONY: all build run test bench fmt vet generate clean services-env services-stop help
+.PHONY: all build run test bench fmt vet lint-openapi generate clean services-env services-stop help
 
 all: build
 
 help:
-	@echo 'targets: build run test bench fmt vet generate clean services-env services-stop'
+	@echo 'targets: build run test bench fmt vet lint-openapi generate clean services-env services-stop'
 
 build:
 	$(GO) build ./...
@@ -55,6 +56,11 @@ fmt:
 
 vet:
 	$(GO) vet ./...
+
+# The OpenAPI document served at /api/v1/openapi.json, linted with the
+# recommended ruleset as configured in redocly.yaml.
+lint-openapi:
+	npx --yes @redocly/cli@2.77.0 lint admin/api/openapi.json
 
 generate:
 	@if [[ -n "$$(find . -name '*.templ' -not -path './node_modules/*' -not -path './.dev/*' -print -quit)" ]]; then \

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -45,7 +46,12 @@ type NewBan struct {
 	Reason    string
 	ExpiresAt *time.Time
 	CreatedBy string
+	// UnlessBanned makes Create a no-op returning errAlreadyBanned when a
+	// live ban of the same target exists (automatic bans race).
+	UnlessBanned bool
 }
+
+var errAlreadyBanned = errors.New("already banned")
 
 // Bans stores bans and answers "is this subject banned" from a per-tenant
 // in-memory set, reloaded when a ban of that tenant changes anywhere.
@@ -233,9 +239,28 @@ func (b *Bans) Create(ctx context.Context, tenantID int64, n NewBan) (Ban, error
 	if tenantID != 0 {
 		ban.TenantID = &tenantID
 	}
-	err = b.db.QueryRow(ctx, `INSERT INTO bans (id, tenant_id, kind, target, reason, expires_at, created_by)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING created_at`,
-		id, ban.TenantID, kind, target, ban.Reason, n.ExpiresAt, n.CreatedBy).Scan(&ban.CreatedAt)
+	err = pgx.BeginFunc(ctx, b.db, func(tx pgx.Tx) error {
+		if n.UnlessBanned {
+			// Serialise racing automatic bans of one target: the first
+			// inserts, the rest see its ban and stop.
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`,
+				fmt.Sprintf("ban:%d:%s:%s", tenantID, kind, target)); err != nil {
+				return err
+			}
+			var exists bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM bans WHERE tenant_id IS NOT DISTINCT FROM $1
+				AND kind = $2 AND target = $3 AND (expires_at IS NULL OR expires_at > now()))`,
+				ban.TenantID, kind, target).Scan(&exists); err != nil {
+				return err
+			}
+			if exists {
+				return errAlreadyBanned
+			}
+		}
+		return tx.QueryRow(ctx, `INSERT INTO bans (id, tenant_id, kind, target, reason, expires_at, created_by)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING created_at`,
+			id, ban.TenantID, kind, target, ban.Reason, n.ExpiresAt, n.CreatedBy).Scan(&ban.CreatedAt)
+	})
 	if err != nil {
 		return Ban{}, err
 	}

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -27,6 +28,8 @@ const (
 	limiterCallTimeout     = 250 * time.Millisecond
 	limiterStoreRetryAfter = 5 * time.Second
 )
+
+var errRedisDown = errors.New("redis is down")
 
 // Quota is the state of one limit after a request was counted.
 type Quota struct {
@@ -109,8 +112,12 @@ func (l *Limits) Take(ctx context.Context, name, rate, key string) (Quota, error
 		// Rates are validated on write; an unparsable one means no limit.
 		return Quota{}, nil
 	}
+	if l.healthy != nil && !l.healthy() {
+		l.open(ctx, name, errRedisDown)
+		return Quota{}, nil
+	}
 	store := l.getStore()
-	if store == nil || (l.healthy != nil && !l.healthy()) {
+	if store == nil {
 		l.open(ctx, name, nil)
 		return Quota{}, nil
 	}

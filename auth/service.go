@@ -211,7 +211,7 @@ func (s *Service) Login(ctx context.Context, slug, code string, meta ClientMeta)
 // Refresh rotates a refresh token and issues a new access token.
 func (s *Service) Refresh(ctx context.Context, slug, token string, meta ClientMeta) (TokenResponse, error) {
 	if token == "" || len(token) > 256 {
-		return TokenResponse{}, &InvalidFieldError{Field: "refresh_token", Message: "is required"}
+		return TokenResponse{}, &InvalidFieldError{Field: "refresh_token", Message: "must be a refresh token"}
 	}
 	rt, err := s.tenantFor(ctx, slug)
 	if err != nil {
@@ -289,15 +289,17 @@ func (s *Service) Authenticate(ctx context.Context, slug, bearer string, meta Cl
 	if err1 != nil || err2 != nil {
 		return nil, fmt.Errorf("%w: malformed sub or sid", ErrInvalidToken)
 	}
+	// Bans first: a ban revokes the sessions it covers, and the caller
+	// should learn it is banned, not merely logged out.
+	if err := s.bans.Check(ctx, rt.ID, claims.Subject, "", meta.IP); err != nil {
+		return nil, err
+	}
 	active, err := s.sessions.Active(ctx, rt.ID, sid, uid)
 	if err != nil {
 		return nil, err
 	}
 	if !active {
 		return nil, fmt.Errorf("%w: session revoked", ErrInvalidToken)
-	}
-	if err := s.bans.Check(ctx, rt.ID, claims.Subject, "", meta.IP); err != nil {
-		return nil, err
 	}
 	return &Principal{Tenant: rt, UserID: uid, SessionID: sid, Claims: claims}, nil
 }
@@ -347,8 +349,11 @@ func (s *Service) noteAbuse(ctx context.Context, rt *tenant.Runtime, ip netip.Ad
 	}
 	until := time.Now().Add(s.autoBan.Duration)
 	ban, err := s.bans.Create(context.WithoutCancel(ctx), rt.ID, NewBan{
-		IP: ip.String(), Reason: "auto", ExpiresAt: &until, CreatedBy: "system:" + limit,
+		IP: ip.String(), Reason: "auto", ExpiresAt: &until, CreatedBy: "system:" + limit, UnlessBanned: true,
 	})
+	if errors.Is(err, errAlreadyBanned) {
+		return
+	}
 	if err != nil {
 		s.log.ErrorContext(ctx, "automatic ban failed", "tenant", rt.Slug, "err", err)
 		return

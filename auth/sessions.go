@@ -75,49 +75,42 @@ type rotated struct {
 	Token     string
 }
 
-// rotate spends a refresh token and issues its successor. Spending is one
-// conditional UPDATE, so of N concurrent presentations exactly one wins;
-// the others find the token spent, which is indistinguishable from theft
-// and revokes the session (RFC 9700 reuse detection). A token of another
+// rotate spends a refresh token and issues its successor. The token's row
+// is locked first, so of N concurrent presentations exactly one finds it
+// unspent; the others find it spent, which is indistinguishable from theft
+// and revokes the session (RFC 9700 reuse detection) with
+// ErrRefreshTokenReused. check vets the user (bans); a banned user is told
+// so even though the ban already revoked the session. A token of another
 // tenant is not found and left untouched.
 func (s *Sessions) rotate(ctx context.Context, tenantID int64, token string, refreshTTL time.Duration, check func(ctx context.Context, tx pgx.Tx, userID uuid.UUID) error) (rotated, error) {
 	var out rotated
 	var reused bool
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		h := hashToken(token)
-		err := tx.QueryRow(ctx, `UPDATE refresh_tokens SET rotated_at = now()
-			WHERE token_hash = $1 AND tenant_id = $2 AND rotated_at IS NULL AND expires_at > now()
-			RETURNING session_id`, h, tenantID).Scan(&out.SessionID)
-		if errors.Is(err, pgx.ErrNoRows) {
-			var spent bool
-			err := tx.QueryRow(ctx, `SELECT r.rotated_at IS NOT NULL, r.session_id
-				FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id
-				WHERE r.token_hash = $1 AND r.tenant_id = $2 AND s.revoked_at IS NULL AND s.expires_at > now()`,
-				h, tenantID).Scan(&spent, &out.SessionID)
-			if errors.Is(err, pgx.ErrNoRows) || (err == nil && !spent) {
-				return ErrInvalidRefreshToken
-			}
-			if err != nil {
-				return err
-			}
+		var spent, dead bool
+		err := tx.QueryRow(ctx, `SELECT r.session_id, r.rotated_at IS NOT NULL, s.user_id,
+				s.revoked_at IS NOT NULL OR s.expires_at <= now()
+			FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id
+			WHERE r.token_hash = $1 AND r.tenant_id = $2 AND r.expires_at > now()
+			FOR UPDATE OF r`, h, tenantID).Scan(&out.SessionID, &spent, &out.UserID, &dead)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return ErrInvalidRefreshToken
+		case err != nil:
+			return err
+		case spent:
 			reused = true
 			_, err = tx.Exec(ctx, `UPDATE sessions SET revoked_at = now(), revoke_reason = 'refresh_token_reused'
 				WHERE id = $1 AND revoked_at IS NULL`, out.SessionID)
 			return err
 		}
-		if err != nil {
+		if err := check(ctx, tx, out.UserID); err != nil {
 			return err
 		}
-		var revoked bool
-		err = tx.QueryRow(ctx, `SELECT user_id, revoked_at IS NOT NULL FROM sessions WHERE id = $1 AND tenant_id = $2`,
-			out.SessionID, tenantID).Scan(&out.UserID, &revoked)
-		if errors.Is(err, pgx.ErrNoRows) || revoked {
+		if dead {
 			return ErrInvalidRefreshToken
 		}
-		if err != nil {
-			return err
-		}
-		if err := check(ctx, tx, out.UserID); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET rotated_at = now() WHERE token_hash = $1`, h); err != nil {
 			return err
 		}
 		expires := time.Now().Add(refreshTTL)

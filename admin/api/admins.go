@@ -39,19 +39,10 @@ func (h *Handler) listAdmins(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	cur, err := cursorParam(c)
+	after, err := uuidCursor(c)
 	if err != nil {
 		fail(c, err)
 		return
-	}
-	var after *uuid.UUID
-	if cur != "" {
-		id, err := uuid.Parse(cur)
-		if err != nil {
-			fail(c, badCursor)
-			return
-		}
-		after = &id
 	}
 	accounts, err := h.Accounts.List(c.Request.Context(), limit+1, after)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 
 	"github.com/miniauth/miniauth/admin"
 	"github.com/miniauth/miniauth/auth"
@@ -243,6 +244,19 @@ func cursorParam(c *gin.Context) (string, error) {
 		return "", badCursor
 	}
 	return string(b), nil
+}
+
+// uuidCursor reads ?cursor= holding a row id; nil when absent.
+func uuidCursor(c *gin.Context) (*uuid.UUID, error) {
+	cur, err := cursorParam(c)
+	if err != nil || cur == "" {
+		return nil, err
+	}
+	id, err := uuid.Parse(cur)
+	if err != nil {
+		return nil, badCursor
+	}
+	return &id, nil
 }
 
 var badCursor = web.BadRequest("The query is invalid.", web.FieldError{Field: "cursor", Message: "is not a cursor from this API"})

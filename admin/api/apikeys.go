@@ -84,19 +84,10 @@ func (h *Handler) listAPIKeys(c *gin.Context) {
 	if !ok {
 		return
 	}
-	cur, err := cursorParam(c)
+	before, err := uuidCursor(c)
 	if err != nil {
 		fail(c, err)
 		return
-	}
-	var before *uuid.UUID
-	if cur != "" {
-		id, err := uuid.Parse(cur)
-		if err != nil {
-			fail(c, badCursor)
-			return
-		}
-		before = &id
 	}
 	keys, err := h.APIKeys.List(c.Request.Context(), tenantID, limit+1, before)
 	if err != nil {

@@ -70,19 +70,10 @@ func (h *Handler) listBans(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	cur, err := cursorParam(c)
+	before, err := uuidCursor(c)
 	if err != nil {
 		fail(c, err)
 		return
-	}
-	var before *uuid.UUID
-	if cur != "" {
-		id, err := uuid.Parse(cur)
-		if err != nil {
-			fail(c, badCursor)
-			return
-		}
-		before = &id
 	}
 	tenantID, slug := banScope(c)
 	bans, err := h.Auth.Bans().List(c.Request.Context(), tenantID, limit+1, before)

@@ -27,18 +27,9 @@ func (h *Handler) listUsers(c *gin.Context) {
 		fail(c, web.BadRequest("The query is invalid.", web.FieldError{Field: "status", Message: "must be active or disabled"}))
 		return
 	}
-	cur, err := cursorParam(c)
-	if err != nil {
+	if f.Before, err = uuidCursor(c); err != nil {
 		fail(c, err)
 		return
-	}
-	if cur != "" {
-		id, err := uuid.Parse(cur)
-		if err != nil {
-			fail(c, badCursor)
-			return
-		}
-		f.Before = &id
 	}
 	users, err := h.Auth.ListUsers(c.Request.Context(), routeTenant(c).ID, f)
 	if err != nil {

@@ -92,7 +92,10 @@ func (h *Handler) refresh(c *gin.Context) {
 	c.JSON(http.StatusOK, resp)
 }
 
-const principalKey = "miniauth.principal"
+const (
+	principalKey = "miniauth.principal"
+	quotaKey     = "miniauth.quota"
+)
 
 // authenticate admits requests with a live access token of this tenant.
 func (h *Handler) authenticate(c *gin.Context) {
@@ -223,7 +226,10 @@ func (h *Handler) limit(name string, key func(*gin.Context) string) gin.HandlerF
 			return
 		}
 		q, err := h.limits.Tenant(c.Request.Context(), rt, name, key(c))
-		if q.Limit > 0 {
+		// With several limits on a route, the headers describe the one
+		// closest to refusing.
+		if prev, seen := c.Get(quotaKey); q.Limit > 0 && (!seen || q.Remaining < prev.(auth.Quota).Remaining) {
+			c.Set(quotaKey, q)
 			c.Header("X-RateLimit-Limit", strconv.FormatInt(q.Limit, 10))
 			c.Header("X-RateLimit-Remaining", strconv.FormatInt(q.Remaining, 10))
 			c.Header("X-RateLimit-Reset", strconv.FormatInt(q.Reset.Unix(), 10))

@@ -10,6 +10,7 @@ package changes
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -19,6 +20,10 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+const publishTimeout = 500 * time.Millisecond
+
+var errFeedDown = errors.New("change feed is down")
+
 // Bus publishes and receives change notices.
 type Bus struct {
 	rdb     redis.UniversalClient
@@ -26,6 +31,7 @@ type Bus struct {
 	log     *slog.Logger
 
 	healthy atomic.Bool
+	started atomic.Bool
 
 	mu     sync.RWMutex
 	topics map[string][]func(string)
@@ -57,7 +63,15 @@ func (b *Bus) Healthy() bool { return b.healthy.Load() }
 
 // Publish sends a notice to every instance, this one included.
 func (b *Bus) Publish(ctx context.Context, topic, payload string) error {
-	err := b.rdb.Publish(ctx, b.channel, topic+"\x00"+payload).Err()
+	err := errFeedDown
+	// A bus that never ran (a CLI command) has no feed to judge Redis by.
+	if b.Healthy() || !b.started.Load() {
+		// Short: a change is already durable in Postgres, and while Redis
+		// is down every instance reads Postgres anyway.
+		pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+		err = b.rdb.Publish(pctx, b.channel, topic+"\x00"+payload).Err()
+		cancel()
+	}
 	if err != nil {
 		// Other instances may keep a stale entry until their cache age
 		// runs out; this one at least must not.
@@ -69,6 +83,7 @@ func (b *Bus) Publish(ctx context.Context, topic, payload string) error {
 
 // Run receives notices until ctx ends, reconnecting as needed.
 func (b *Bus) Run(ctx context.Context) {
+	b.started.Store(true)
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		ps := b.rdb.Subscribe(ctx, b.channel)

@@ -1,0 +1,775 @@
+package main
+
+// End-to-end tests of rate limits and abuse defences: each tenant limit,
+// their headers, propagation of limit changes, client IPs behind proxies,
+// the automatic IP bans, the management API's per-key limit, and failing
+// open while Redis is down. Helpers are prefixed lim (the ban* helpers of
+// bans_test.go are shared).
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/miniauth/miniauth/admin"
+	"github.com/miniauth/miniauth/auth/wechat/fake"
+)
+
+// --- helpers ---------------------------------------------------------------
+
+// limHeaders reads the X-RateLimit-* headers, failing when one is missing.
+func limHeaders(t testing.TB, what string, r response) (limit, remaining int64, reset time.Time) {
+	t.Helper()
+	vals := make([]int64, 3)
+	for i, h := range []string{"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"} {
+		s := r.Header.Get(h)
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			t.Fatalf("%s: %s is %q, want an integer (status %d)", what, h, s, r.Status)
+		}
+		vals[i] = n
+	}
+	reset = time.Unix(vals[2], 0)
+	if now := time.Now(); reset.Before(now.Add(-2*time.Second)) || reset.After(now.Add(62*time.Second)) {
+		t.Fatalf("%s: X-RateLimit-Reset %d is not within the next minute", what, vals[2])
+	}
+	return vals[0], vals[1], reset
+}
+
+// limWantHeaders asserts the limit headers of a request that was let through.
+func limWantHeaders(t testing.TB, what string, r response, limit, remaining int64) {
+	t.Helper()
+	l, rem, _ := limHeaders(t, what, r)
+	if l != limit || rem != remaining {
+		t.Fatalf("%s: X-RateLimit-Limit %d, -Remaining %d; want %d, %d", what, l, rem, limit, remaining)
+	}
+}
+
+// limRetryAfter reads Retry-After, a positive number of seconds.
+func limRetryAfter(t testing.TB, what string, r response, max int) int {
+	t.Helper()
+	s := r.Header.Get("Retry-After")
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > max {
+		t.Fatalf("%s: Retry-After %q, want an integer from 1 to %d", what, s, max)
+	}
+	return n
+}
+
+// limWant429 asserts a 429 rate_limited of a limit of limit a minute, with
+// Retry-After and X-RateLimit-* headers that agree.
+func limWant429(t testing.TB, what string, r response, limit int64) {
+	t.Helper()
+	banWant(t, what, r, http.StatusTooManyRequests, "rate_limited")
+	ra := limRetryAfter(t, what, r, 61)
+	l, rem, reset := limHeaders(t, what, r)
+	if l != limit || rem != 0 {
+		t.Fatalf("%s: 429 with X-RateLimit-Limit %d, -Remaining %d; want %d, 0", what, l, rem, limit)
+	}
+	if d := time.Until(reset).Seconds(); float64(ra) < d-2 || float64(ra) > d+2 {
+		t.Fatalf("%s: Retry-After %d s but X-RateLimit-Reset is %.1f s away", what, ra, d)
+	}
+}
+
+// limPatch sets a tenant's rate limits through srv and returns the tenant.
+func limPatch(t testing.TB, b *testBundle, srv *testServer, slug string, limits map[string]any) map[string]any {
+	t.Helper()
+	r := banWant(t, "patch rate limits", banAPI(t, b, srv, "", "PATCH", "/tenants/"+slug, map[string]any{"rate_limits": limits}), http.StatusOK, "")
+	m := r.JSON(t)
+	got, _ := m["rate_limits"].(map[string]any)
+	for k, v := range limits {
+		if v == nil {
+			continue
+		}
+		if got[k] != v {
+			t.Fatalf("patch rate limits: %s is %v, want %v: %s", k, got[k], v, r.Body)
+		}
+	}
+	return m
+}
+
+// limMetric sums the samples of a counter on one instance; labels filters
+// on a substring of the label set.
+func limMetric(t testing.TB, srv *testServer, name, labels string) int64 {
+	t.Helper()
+	r := banWant(t, "metrics", do(t, "GET", srv.URL+"/metrics", nil), http.StatusOK, "")
+	var sum int64
+	sc := bufio.NewScanner(bytes.NewReader(r.Body))
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		if labels != "" && !strings.Contains(line, labels) {
+			continue
+		}
+		f := strings.Fields(line)
+		n, err := strconv.ParseInt(f[len(f)-1], 10, 64)
+		if err != nil {
+			t.Fatalf("metrics line %q: %v", line, err)
+		}
+		sum += n
+	}
+	return sum
+}
+
+func limRefreshHash(token string) []byte {
+	s := sha256.Sum256([]byte(token))
+	return s[:]
+}
+
+func limUsers(t testing.TB, b *testBundle, tt testTenant, user string) int {
+	t.Helper()
+	return banCount(t, b, `SELECT count(*) FROM users WHERE openid = $1`, b.wx.OpenID(tt.AppID, user))
+}
+
+// limRedis is a private redis-server child process on a fixed port, so a
+// test can kill it and start it again at the same address.
+type limRedis struct {
+	t    *testing.T
+	port int
+	cmd  *exec.Cmd
+	out  *bytes.Buffer
+	done chan struct{}
+}
+
+func limStartRedis(t *testing.T) *limRedis {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	r := &limRedis{t: t, port: port}
+	t.Cleanup(r.stop)
+	r.start()
+	return r
+}
+
+func (r *limRedis) url() string { return "redis://127.0.0.1:" + strconv.Itoa(r.port) + "/0" }
+
+func (r *limRedis) start() {
+	r.t.Helper()
+	if r.cmd != nil {
+		r.t.Fatal("limRedis: already running")
+	}
+	cmd := exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--daemonize", "no")
+	out := &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		r.t.Fatalf("start redis-server: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	r.cmd, r.out, r.done = cmd, out, done
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(r.port), MaxRetries: -1})
+	defer rdb.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case <-done:
+			r.cmd = nil
+			r.t.Fatalf("redis-server on port %d exited: %s", r.port, out.String())
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		err := rdb.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.stop()
+			r.t.Fatalf("redis-server on port %d does not answer: %v", r.port, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stop kills the server without a goodbye to clients; idempotent.
+func (r *limRedis) stop() {
+	if r.cmd == nil {
+		return
+	}
+	_ = r.cmd.Process.Kill()
+	<-r.done
+	r.cmd = nil
+}
+
+// --- tests -----------------------------------------------------------------
+
+// TestLimitKeys exhausts each tenant limit set to "3-M" through PATCH.
+func TestLimitKeys(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tenants := map[string]testTenant{}
+	for _, k := range []string{"login_per_ip", "login_per_tenant", "refresh_per_ip", "api_per_user"} {
+		tt := b.createTenant("lim-"+strings.ReplaceAll(k, "_", "-"), nil)
+		limPatch(t, b, nil, tt.Slug, map[string]any{k: "3-M"})
+		tenants[k] = tt
+	}
+	isoA := b.createTenant("lim-iso-a", map[string]any{"rate_limits": map[string]any{"login_per_ip": "2-M"}})
+	isoB := b.createTenant("lim-iso-b", map[string]any{"rate_limits": map[string]any{"login_per_ip": "2-M"}})
+
+	t.Run("login_per_ip", func(t *testing.T) {
+		t.Parallel()
+		tt := tenants["login_per_ip"]
+		for i := range 3 {
+			r := banLogin(t, b, nil, tt, fmt.Sprintf("u%d", i))
+			banTokens(t, fmt.Sprintf("login %d", i+1), r)
+			limWantHeaders(t, fmt.Sprintf("login %d", i+1), r, 3, int64(2-i))
+		}
+		limWant429(t, "4th login", banLogin(t, b, nil, tt, "u3"), 3)
+		if n := limUsers(t, b, tt, "u3"); n != 0 {
+			t.Fatalf("a rate-limited login wrote %d users rows", n)
+		}
+		limWant429(t, "5th login", banLogin(t, b, nil, tt, "u0"), 3)
+	})
+
+	t.Run("login_per_tenant", func(t *testing.T) {
+		t.Parallel()
+		tt := tenants["login_per_tenant"]
+		var ok []response
+		for i := range 3 {
+			r := banLogin(t, b, nil, tt, fmt.Sprintf("u%d", i))
+			banTokens(t, fmt.Sprintf("login %d", i+1), r)
+			ok = append(ok, r)
+		}
+		limWant429(t, "4th login", banLogin(t, b, nil, tt, "u3"), 3)
+		if n := limUsers(t, b, tt, "u3"); n != 0 {
+			t.Fatalf("a rate-limited login wrote %d users rows", n)
+		}
+		// The headers of the requests let through should describe the
+		// limit that is about to refuse the caller.
+		for i, r := range ok {
+			l, rem, _ := limHeaders(t, fmt.Sprintf("login %d", i+1), r)
+			if l != 3 || rem != int64(2-i) {
+				t.Errorf("login %d under login_per_tenant 3-M: X-RateLimit-Limit %d, -Remaining %d; want 3, %d (the 4th login is refused)",
+					i+1, l, rem, 2-i)
+			}
+		}
+	})
+
+	t.Run("refresh_per_ip", func(t *testing.T) {
+		t.Parallel()
+		tt := tenants["refresh_per_ip"]
+		var toks []tokens
+		for i := range 4 {
+			toks = append(toks, banTokens(t, "login", banLogin(t, b, nil, tt, fmt.Sprintf("u%d", i))))
+		}
+		for i := range 3 {
+			r := banRefresh(t, b.srv, tt.Slug, toks[i].RefreshToken)
+			banTokens(t, fmt.Sprintf("refresh %d", i+1), r)
+			limWantHeaders(t, fmt.Sprintf("refresh %d", i+1), r, 3, int64(2-i))
+		}
+		limWant429(t, "4th refresh", banRefresh(t, b.srv, tt.Slug, toks[3].RefreshToken), 3)
+		// The refused refresh left its token unspent.
+		if n := banCount(t, b, `SELECT count(*) FROM refresh_tokens WHERE token_hash = $1 AND rotated_at IS NULL`,
+			limRefreshHash(toks[3].RefreshToken)); n != 1 {
+			t.Fatalf("a rate-limited refresh spent the token")
+		}
+	})
+
+	t.Run("api_per_user", func(t *testing.T) {
+		t.Parallel()
+		tt := tenants["api_per_user"]
+		alice := banTokens(t, "alice", banLogin(t, b, nil, tt, "alice"))
+		bob := banTokens(t, "bob", banLogin(t, b, nil, tt, "bob"))
+		for i := range 3 {
+			r := banWant(t, fmt.Sprintf("me %d", i+1), banMe(t, b.srv, tt.Slug, alice.AccessToken), http.StatusOK, "")
+			limWantHeaders(t, fmt.Sprintf("me %d", i+1), r, 3, int64(2-i))
+		}
+		limWant429(t, "4th me", banMe(t, b.srv, tt.Slug, alice.AccessToken), 3)
+		limWant429(t, "4th request: patch me", do(t, "PATCH", banURL(b.srv, tt.Slug, "/me"), map[string]string{"nickname": "A"},
+			"Authorization", "Bearer "+alice.AccessToken), 3)
+		// Per user: bob has his own quota.
+		r := banWant(t, "bob's me", banMe(t, b.srv, tt.Slug, bob.AccessToken), http.StatusOK, "")
+		limWantHeaders(t, "bob's me", r, 3, 2)
+	})
+
+	t.Run("tenant isolation", func(t *testing.T) {
+		t.Parallel()
+		for i := range 2 {
+			banTokens(t, "login on A", banLogin(t, b, nil, isoA, fmt.Sprintf("u%d", i)))
+		}
+		limWant429(t, "3rd login on A", banLogin(t, b, nil, isoA, "u2"), 2)
+		r := banLogin(t, b, nil, isoB, "u0")
+		banTokens(t, "first login on B from the same IP", r)
+		limWantHeaders(t, "first login on B", r, 2, 1)
+	})
+}
+
+// TestLimitChangePropagation lowers and resets a limit through instance 1
+// and checks instance 2 within 1 s. Windows are fixed and a counter is
+// keyed by limit name, tenant and subject, not by rate: requests counted
+// under the old rate count under the new one, so lowering a limit below
+// what was already used refuses the next request, and raising it admits
+// the next request at once, in the same window.
+func TestLimitChangePropagation(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tt := b.createTenant("lim-prop", nil)
+	srv1, srv2 := b.srv, b.startInstance()
+	def := b.cfg.RateLimits["api_per_user"]
+	defLimit, _ := strconv.ParseInt(strings.Split(def, "-")[0], 10, 64)
+
+	alice := banTokens(t, "alice", banLogin(t, b, srv1, tt, "alice"))
+	for i := range 3 {
+		r := banWant(t, "me on 2", banMe(t, srv2, tt.Slug, alice.AccessToken), http.StatusOK, "")
+		limWantHeaders(t, "me on 2 under the default", r, defLimit, defLimit-int64(i)-1)
+	}
+
+	limPatch(t, b, srv1, tt.Slug, map[string]any{"api_per_user": "3-M"})
+	var last response
+	eventually(t, time.Second, "instance 2 enforces api_per_user 3-M set through instance 1", func() bool {
+		last = banMe(t, srv2, tt.Slug, alice.AccessToken)
+		return last.Status == http.StatusTooManyRequests
+	})
+	limWant429(t, "me on 2 after lowering", last, 3)
+	limWant429(t, "me on 1 after lowering", banMe(t, srv1, tt.Slug, alice.AccessToken), 3)
+
+	// A login limit too: 1 a minute; alice's login already counted in this
+	// window, so the next login is refused.
+	limPatch(t, b, srv1, tt.Slug, map[string]any{"login_per_ip": "1-M"})
+	eventually(t, time.Second, "instance 2 enforces login_per_ip 1-M", func() bool {
+		last = banLogin(t, b, srv2, tt, "bob")
+		return last.Status == http.StatusTooManyRequests
+	})
+	limWant429(t, "login on 2 after lowering", last, 1)
+
+	// null resets a key to the server default.
+	m := limPatch(t, b, srv1, tt.Slug, map[string]any{"api_per_user": nil, "login_per_ip": nil})
+	rl := m["rate_limits"].(map[string]any)
+	if rl["api_per_user"] != def || rl["login_per_ip"] != b.cfg.RateLimits["login_per_ip"] {
+		t.Fatalf("after null: rate_limits %v, want the defaults back", rl)
+	}
+	g := banWant(t, "get tenant", banAPI(t, b, srv2, "", "GET", "/tenants/"+tt.Slug, nil), http.StatusOK, "")
+	if got := g.JSON(t)["rate_limits"].(map[string]any)["api_per_user"]; got != def {
+		t.Fatalf("GET after null: api_per_user %v, want %s", got, def)
+	}
+	eventually(t, time.Second, "instance 2 applies the default api_per_user again", func() bool {
+		last = banMe(t, srv2, tt.Slug, alice.AccessToken)
+		return last.Status == http.StatusOK && last.Header.Get("X-RateLimit-Limit") == strconv.FormatInt(defLimit, 10)
+	})
+	if l, rem, _ := limHeaders(t, "me on 2 after reset", last); l != defLimit || rem > defLimit-6 || rem < defLimit-200 {
+		// 3 + at least one poll + one on instance 1 + this one were counted.
+		t.Fatalf("after reset: X-RateLimit-Limit %d, -Remaining %d; want %d and the same window's count", l, rem, defLimit)
+	}
+	eventually(t, time.Second, "instance 2 applies the default login_per_ip again", func() bool {
+		return banLogin(t, b, srv2, tt, "bob").Status == http.StatusOK
+	})
+	banWant(t, "me on 1 after reset", banMe(t, srv1, tt.Slug, alice.AccessToken), http.StatusOK, "")
+
+	// Bad rates are refused and change nothing.
+	for _, bad := range []map[string]any{{"api_per_user": "3-X"}, {"api_per_user": "many"}, {"no_such_limit": "3-M"}, {"api_per_user": 3}} {
+		r := banAPI(t, b, srv1, "", "PATCH", "/tenants/"+tt.Slug, map[string]any{"rate_limits": bad})
+		banWant(t, fmt.Sprintf("patch %v", bad), r, http.StatusBadRequest, "invalid_request")
+	}
+	banWant(t, "me after refused patches", banMe(t, srv2, tt.Slug, alice.AccessToken), http.StatusOK, "")
+}
+
+// TestLimitWeChatFrequency maps WeChat's 45011 to 429 with Retry-After.
+func TestLimitWeChatFrequency(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tt := b.createTenant("lim-wx", nil)
+	b.wx.Inject(fake.Fault{Errcode: 45011})
+	r := banLogin(t, b, nil, tt, "alice")
+	banWant(t, "login while WeChat limits", r, http.StatusTooManyRequests, "rate_limited")
+	limRetryAfter(t, "login while WeChat limits", r, 3600)
+	if n := limUsers(t, b, tt, "alice"); n != 0 {
+		t.Fatalf("a 45011 login wrote %d users rows", n)
+	}
+	banTokens(t, "login once WeChat stops limiting", banLogin(t, b, nil, tt, "alice"))
+}
+
+// TestLimitForwardedForUntrusted: without trusted proxies X-Forwarded-For
+// and X-Real-IP are ignored, for limits, bans and the stored session IP.
+func TestLimitForwardedForUntrusted(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tt := b.createTenant("lim-xff", map[string]any{"rate_limits": map[string]any{"login_per_ip": "2-M"}})
+	banned := b.createTenant("lim-xff-ban", nil)
+	spoofBan := b.createTenant("lim-xff-spoof", nil)
+
+	for i := range 2 {
+		r := banLogin(t, b, nil, tt, fmt.Sprintf("u%d", i), "X-Forwarded-For", fmt.Sprintf("198.51.100.%d", 10+i))
+		banTokens(t, "spoofed login", r)
+		limWantHeaders(t, "spoofed login", r, 2, int64(1-i))
+	}
+	limWant429(t, "3rd login with a fresh X-Forwarded-For", banLogin(t, b, nil, tt, "u2", "X-Forwarded-For", "198.51.100.99"), 2)
+	limWant429(t, "with X-Real-IP", banLogin(t, b, nil, tt, "u2", "X-Real-IP", "198.51.100.98"), 2)
+	limWant429(t, "with both", banLogin(t, b, nil, tt, "u2", "X-Forwarded-For", "198.51.100.97, 198.51.100.96", "X-Real-IP", "198.51.100.95"), 2)
+	if n := banCount(t, b, `SELECT count(*) FROM sessions s JOIN tenants t ON t.id = s.tenant_id
+		WHERE t.slug = $1 AND s.ip = '127.0.0.1'::inet`, tt.Slug); n != 2 {
+		t.Fatalf("sessions recorded with the socket address: %d, want 2", n)
+	}
+
+	// A banned socket address cannot hide behind a forged header...
+	banCreate(t, b, nil, "/tenants/"+banned.Slug+"/bans", map[string]any{"ip": "127.0.0.1", "reason": "x"})
+	banWantBanned(t, "banned IP with a forged X-Forwarded-For", banLogin(t, b, nil, banned, "v", "X-Forwarded-For", "203.0.113.50"))
+	// ...and a forged header does not make anyone else's ban apply.
+	banCreate(t, b, nil, "/tenants/"+spoofBan.Slug+"/bans", map[string]any{"ip": "203.0.113.7", "reason": "x"})
+	banTokens(t, "forged X-Forwarded-For of a banned address", banLogin(t, b, nil, spoofBan, "w", "X-Forwarded-For", "203.0.113.7"))
+}
+
+// TestLimitForwardedForTrusted: behind a trusted proxy the forwarded
+// address is the client's, for limits, bans and sessions.
+func TestLimitForwardedForTrusted(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *Config) { c.TrustedProxies = []string{"127.0.0.1/32"} })
+	tt := b.createTenant("lim-proxy", map[string]any{"rate_limits": map[string]any{"login_per_ip": "2-M"}})
+	banned := b.createTenant("lim-proxy-ban", nil)
+	perTenant := b.createTenant("lim-proxy-tenant", map[string]any{"rate_limits": map[string]any{"login_per_tenant": "3-M"}})
+
+	for i := range 2 {
+		r := banLogin(t, b, nil, tt, fmt.Sprintf("a%d", i), "X-Forwarded-For", "203.0.113.7")
+		banTokens(t, "login as 203.0.113.7", r)
+		limWantHeaders(t, "login as 203.0.113.7", r, 2, int64(1-i))
+	}
+	limWant429(t, "3rd login as 203.0.113.7", banLogin(t, b, nil, tt, "a2", "X-Forwarded-For", "203.0.113.7"), 2)
+	r := banLogin(t, b, nil, tt, "b0", "X-Forwarded-For", "203.0.113.8")
+	banTokens(t, "login as 203.0.113.8", r)
+	limWantHeaders(t, "login as 203.0.113.8", r, 2, 1)
+	r = banLogin(t, b, nil, tt, "c0")
+	banTokens(t, "login without X-Forwarded-For", r)
+	limWantHeaders(t, "login without X-Forwarded-For", r, 2, 1)
+	if n := banCount(t, b, `SELECT count(*) FROM sessions s JOIN tenants t ON t.id = s.tenant_id
+		WHERE t.slug = $1 AND s.ip = '203.0.113.7'::inet`, tt.Slug); n != 2 {
+		t.Fatalf("sessions recorded as 203.0.113.7: %d, want 2", n)
+	}
+
+	// An IP ban on the forwarded address refuses only requests carrying it.
+	live := banTokens(t, "login as 203.0.113.7 before the ban", banLogin(t, b, nil, banned, "x", "X-Forwarded-For", "203.0.113.7"))
+	other := banTokens(t, "login as 203.0.113.8 before the ban", banLogin(t, b, nil, banned, "y", "X-Forwarded-For", "203.0.113.8"))
+	banCreate(t, b, nil, "/tenants/"+banned.Slug+"/bans", map[string]any{"ip": "203.0.113.7", "reason": "x"})
+	banWantBanned(t, "login as the banned address", banLogin(t, b, nil, banned, "z", "X-Forwarded-For", "203.0.113.7"))
+	banTokens(t, "login as another address", banLogin(t, b, nil, banned, "z", "X-Forwarded-For", "203.0.113.8"))
+	banTokens(t, "login as the proxy itself", banLogin(t, b, nil, banned, "z"))
+	banRefusedToken(t, "live token used from the banned address", banMe(t, b.srv, banned.Slug, live.AccessToken, "X-Forwarded-For", "203.0.113.7"))
+	banWant(t, "token of the other address", banMe(t, b.srv, banned.Slug, other.AccessToken, "X-Forwarded-For", "203.0.113.8"),
+		http.StatusOK, "")
+	banWantBanned(t, "other address's token used from the banned address",
+		banMe(t, b.srv, banned.Slug, other.AccessToken, "X-Forwarded-For", "203.0.113.7"))
+
+	// login_per_tenant counts every address together.
+	for i := range 3 {
+		banTokens(t, "login under login_per_tenant", banLogin(t, b, nil, perTenant, fmt.Sprintf("p%d", i), "X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i+1)))
+	}
+	limWant429(t, "4th login from a 4th address", banLogin(t, b, nil, perTenant, "p3", "X-Forwarded-For", "198.51.100.4"), 3)
+}
+
+// TestLimitAutoBanInvalidCode: too many invalid codes from one IP ban it.
+func TestLimitAutoBanInvalidCode(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tt := b.createTenant("lim-autoban", nil)
+	other := b.createTenant("lim-autoban-other", nil)
+	limPatch(t, b, nil, tt.Slug, map[string]any{"autoban_invalid_code": "3-M"})
+
+	bad := func(i int) response {
+		return do(t, "POST", banURL(b.srv, tt.Slug, "/login"), map[string]string{"code": fmt.Sprintf("forged-code-%d", i)})
+	}
+	for i := range 3 {
+		banWant(t, fmt.Sprintf("invalid code %d", i+1), bad(i), http.StatusUnauthorized, "invalid_code")
+	}
+	// At the threshold, not over it: still welcome.
+	live := banTokens(t, "valid login after 3 invalid codes", banLogin(t, b, nil, tt, "alice"))
+	t0 := time.Now()
+	banWant(t, "invalid code 4", bad(3), http.StatusUnauthorized, "invalid_code")
+	t1 := time.Now()
+
+	r := banLogin(t, b, nil, tt, "bob")
+	until, ok := banWantBanned(t, "valid login after 4 invalid codes", r)
+	if !ok {
+		t.Fatalf("automatic ban without banned_until: %s", r.Body)
+	}
+	d := b.cfg.AutoBanDuration
+	if until.Before(t0.Add(d-time.Second)) || until.After(t1.Add(d+time.Second)) {
+		t.Fatalf("banned_until %s, want about now + %s", until, d)
+	}
+	banWantBanned(t, "another invalid code", bad(4))
+	banRefusedToken(t, "a live token from the banned IP", banMe(t, b.srv, tt.Slug, live.AccessToken))
+	banWantBanned(t, "a refresh from the banned IP", banRefresh(t, b.srv, tt.Slug, live.RefreshToken))
+	banTokens(t, "another tenant", banLogin(t, b, nil, other, "bob"))
+
+	l := banWant(t, "list bans", banAPI(t, b, nil, "", "GET", "/tenants/"+tt.Slug+"/bans", nil), http.StatusOK, "")
+	var p struct {
+		Items []banItem `json:"items"`
+	}
+	if err := json.Unmarshal(l.Body, &p); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Items) != 1 {
+		t.Fatalf("bans after the automatic ban: %s", l.Body)
+	}
+	ban := p.Items[0]
+	if ban.Reason != "auto" || ban.Kind != "ip" || (ban.Target != "127.0.0.1/32" && ban.Target != "127.0.0.1") ||
+		ban.ExpiresAt == nil || !ban.ExpiresAt.Equal(until) || ban.CreatedBy != "system:autoban_invalid_code" {
+		t.Fatalf("automatic ban: %s", l.Body)
+	}
+	if n := banCount(t, b, `SELECT count(*) FROM audit_log WHERE action = 'ban.create' AND actor_type = 'system'
+		AND target_type = 'ban' AND target_id = $1 AND tenant_slug = $2
+		AND tenant_id = (SELECT id FROM tenants WHERE slug = $2)`, ban.ID, tt.Slug); n != 1 {
+		t.Fatalf("audit rows of the automatic ban: %d", n)
+	}
+	if n := limMetric(t, b.srv, "miniauth_autoban_total", fmt.Sprintf(`tenant="%s",reason="autoban_invalid_code"`, tt.Slug)); n != 1 {
+		t.Fatalf("miniauth_autoban_total for %s: %d, want 1", tt.Slug, n)
+	}
+	if n := banCount(t, b, `SELECT count(*) FROM bans`); n != 1 {
+		t.Fatalf("%d bans rows; the invalid code after the ban must not ban again", n)
+	}
+}
+
+// TestLimitAutoBanBurst: a burst of invalid codes from one IP, all in
+// flight before the ban lands, still makes one automatic ban, so lifting
+// it takes one DELETE.
+func TestLimitAutoBanBurst(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tt := b.createTenant("lim-burst", map[string]any{"rate_limits": map[string]any{"autoban_invalid_code": "3-M"}})
+	var wg sync.WaitGroup
+	statuses := make([]int, 20)
+	for i := range statuses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses[i] = do(t, "POST", banURL(b.srv, tt.Slug, "/login"), map[string]string{"code": fmt.Sprintf("burst-%d", i)}).Status
+		}()
+	}
+	wg.Wait()
+	for i, st := range statuses {
+		if st != http.StatusUnauthorized && st != http.StatusForbidden {
+			t.Fatalf("burst request %d: status %d, want 401 invalid_code or 403 user_banned", i, st)
+		}
+	}
+	banWantBanned(t, "login after the burst", banLogin(t, b, nil, tt, "alice"))
+	bans := banCount(t, b, `SELECT count(*) FROM bans`)
+	audits := banCount(t, b, `SELECT count(*) FROM audit_log WHERE action = 'ban.create' AND actor_type = 'system'`)
+	metric := limMetric(t, b.srv, "miniauth_autoban_total", fmt.Sprintf(`tenant="%s"`, tt.Slug))
+	if bans != 1 || audits != 1 || metric != 1 {
+		t.Errorf("one burst of 20 invalid codes (threshold 3-M) made %d automatic bans, %d audit rows, miniauth_autoban_total %d; want 1 each",
+			bans, audits, metric)
+	}
+	// Lifting the ban the list shows lets the IP back in.
+	l := banWant(t, "list bans", banAPI(t, b, nil, "", "GET", "/tenants/"+tt.Slug+"/bans?limit=1", nil), http.StatusOK, "")
+	var p struct {
+		Items []banItem `json:"items"`
+	}
+	if err := json.Unmarshal(l.Body, &p); err != nil || len(p.Items) != 1 {
+		t.Fatalf("list bans: %v %s", err, l.Body)
+	}
+	banWant(t, "delete the automatic ban", banAPI(t, b, nil, "", "DELETE", "/tenants/"+tt.Slug+"/bans/"+p.Items[0].ID, nil), http.StatusNoContent, "")
+	if r := banLogin(t, b, nil, tt, "alice"); r.Status != http.StatusOK {
+		t.Errorf("after deleting the automatic ban the IP is still refused: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestLimitAutoBanRefreshReuse: too many reused refresh tokens ban the IP.
+func TestLimitAutoBanRefreshReuse(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tt := b.createTenant("lim-reuse", map[string]any{"rate_limits": map[string]any{"autoban_refresh_reuse": "3-M"}})
+
+	// Each reuse needs its own session: a reuse revokes the session, and a
+	// revoked session's tokens are merely invalid afterwards.
+	var stale []string
+	for i := range 4 {
+		tok := banTokens(t, "login", banLogin(t, b, nil, tt, fmt.Sprintf("u%d", i)))
+		banTokens(t, "refresh", banRefresh(t, b.srv, tt.Slug, tok.RefreshToken))
+		stale = append(stale, tok.RefreshToken)
+	}
+	keeper := banTokens(t, "keeper login", banLogin(t, b, nil, tt, "keeper"))
+	for i := range 3 {
+		banWant(t, fmt.Sprintf("reuse %d", i+1), banRefresh(t, b.srv, tt.Slug, stale[i]), http.StatusUnauthorized, "refresh_token_reused")
+	}
+	keeper = banTokens(t, "keeper refreshes after 3 reuses", banRefresh(t, b.srv, tt.Slug, keeper.RefreshToken))
+	t0 := time.Now()
+	banWant(t, "reuse 4", banRefresh(t, b.srv, tt.Slug, stale[3]), http.StatusUnauthorized, "refresh_token_reused")
+	t1 := time.Now()
+
+	until, ok := banWantBanned(t, "refresh after 4 reuses", banRefresh(t, b.srv, tt.Slug, keeper.RefreshToken))
+	d := b.cfg.AutoBanDuration
+	if !ok || until.Before(t0.Add(d-time.Second)) || until.After(t1.Add(d+time.Second)) {
+		t.Fatalf("banned_until %s (set %v), want about now + %s", until, ok, d)
+	}
+	banWantBanned(t, "login after 4 reuses", banLogin(t, b, nil, tt, "newcomer"))
+
+	l := banWant(t, "list bans", banAPI(t, b, nil, "", "GET", "/tenants/"+tt.Slug+"/bans", nil), http.StatusOK, "")
+	var p struct {
+		Items []banItem `json:"items"`
+	}
+	if err := json.Unmarshal(l.Body, &p); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Items) != 1 || p.Items[0].Reason != "auto" || p.Items[0].Kind != "ip" ||
+		p.Items[0].CreatedBy != "system:autoban_refresh_reuse" || p.Items[0].ExpiresAt == nil || !p.Items[0].ExpiresAt.Equal(until) {
+		t.Fatalf("automatic ban: %s", l.Body)
+	}
+	if n := banCount(t, b, `SELECT count(*) FROM audit_log WHERE action = 'ban.create' AND actor_type = 'system' AND target_id = $1`,
+		p.Items[0].ID); n != 1 {
+		t.Fatalf("audit rows of the automatic ban: %d", n)
+	}
+	if n := limMetric(t, b.srv, "miniauth_autoban_total", fmt.Sprintf(`tenant="%s",reason="autoban_refresh_reuse"`, tt.Slug)); n != 1 {
+		t.Fatalf("miniauth_autoban_total for %s: %d, want 1", tt.Slug, n)
+	}
+}
+
+// TestLimitManagementPerKey: each API key has its own quota.
+func TestLimitManagementPerKey(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *Config) { c.ManagementRateLimit = "3-M" })
+	keys := admin.NewAPIKeys(b.db)
+	_, k1, err := keys.Create(context.Background(), "k1", admin.RolePlatformAdmin, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, k2, err := keys.Create(context.Background(), "k2", admin.RolePlatformAdmin, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		banWant(t, fmt.Sprintf("request %d with k1", i+1), banAPI(t, b, nil, k1, "GET", "/tenants", nil), http.StatusOK, "")
+	}
+	r := banAPI(t, b, nil, k1, "GET", "/tenants", nil)
+	limWant429(t, "4th request with k1", r, 3)
+	limWant429(t, "5th request with k1, another route", banAPI(t, b, nil, k1, "GET", "/bans", nil), 3)
+	banWant(t, "k2", banAPI(t, b, nil, k2, "GET", "/tenants", nil), http.StatusOK, "")
+	banWant(t, "the setup key", banAPI(t, b, nil, "", "GET", "/tenants", nil), http.StatusOK, "")
+	// A second instance shares the count.
+	srv2 := b.startInstance()
+	limWant429(t, "k1 on another instance", banAPI(t, b, srv2, k1, "GET", "/tenants", nil), 3)
+}
+
+// TestLimitRedisDown: limits fail open while Redis is down, bans do not,
+// and limits come back with Redis.
+func TestLimitRedisDown(t *testing.T) {
+	t.Parallel()
+	rs := limStartRedis(t)
+	b := setup(t, func(c *Config) { c.RedisURL = rs.url() })
+	tt := b.createTenant("lim-redis", nil)
+	limPatch(t, b, nil, tt.Slug, map[string]any{"login_per_ip": "3-M", "api_per_user": "3-M"})
+	srv1, srv2 := b.srv, b.startInstance()
+	srvs := []*testServer{srv1, srv2}
+
+	alice := banTokens(t, "alice on 1", banLogin(t, b, srv1, tt, "alice"))
+	bob := banTokens(t, "bob on 2", banLogin(t, b, srv2, tt, "bob"))
+	for i := range 3 {
+		limWantHeaders(t, "alice me", banWant(t, "alice me", banMe(t, srv1, tt.Slug, alice.AccessToken), http.StatusOK, ""), 3, int64(2-i))
+	}
+	limWant429(t, "alice's 4th me (limits live)", banMe(t, srv2, tt.Slug, alice.AccessToken), 3)
+	banWant(t, "bob me on 2", banMe(t, srv2, tt.Slug, bob.AccessToken), http.StatusOK, "")
+	for _, s := range srvs {
+		if n := limMetric(t, s, "miniauth_ratelimit_fail_open_total", ""); n != 0 {
+			t.Fatalf("fail-open counted %d with Redis up", n)
+		}
+	}
+
+	rs.stop()
+	eventually(t, 15*time.Second, "both instances notice the change feed is down", func() bool {
+		return !srv1.app.bus.Healthy() && !srv2.app.bus.Healthy()
+	})
+	no5xx := func(what string, r response) response {
+		t.Helper()
+		if r.Status >= 500 {
+			t.Fatalf("%s while Redis is down: %d %s", what, r.Status, r.Body)
+		}
+		if r.Status == http.StatusTooManyRequests {
+			t.Fatalf("%s while Redis is down: 429; limits must fail open: %s", what, r.Body)
+		}
+		return r
+	}
+	// Over every limit, and all let through without limit headers.
+	for i := range 6 {
+		s := srvs[i%2]
+		r := no5xx("login", banLogin(t, b, s, tt, fmt.Sprintf("down%d", i)))
+		banTokens(t, "login while Redis is down", r)
+		if h := r.Header.Get("X-RateLimit-Limit"); h != "" {
+			t.Fatalf("login while Redis is down carries X-RateLimit-Limit %q", h)
+		}
+	}
+	for _, s := range srvs {
+		for range 4 {
+			banWant(t, "alice me while Redis is down", no5xx("me", banMe(t, s, tt.Slug, alice.AccessToken)), http.StatusOK, "")
+		}
+	}
+	for _, s := range srvs {
+		if n := limMetric(t, s, "miniauth_ratelimit_fail_open_total", `limit="api_per_user"`); n < 4 {
+			t.Fatalf("fail-open api_per_user on %s: %d, want >= 4", s.URL, n)
+		}
+		if n := limMetric(t, s, "miniauth_ratelimit_fail_open_total", `limit="login_per_ip"`); n < 3 {
+			t.Fatalf("fail-open login_per_ip on %s: %d, want >= 3", s.URL, n)
+		}
+	}
+
+	// Bans made through instance 1 bind instance 2 at once: with the feed
+	// down its cache is bypassed.
+	banCreate(t, b, srv1, "/tenants/"+tt.Slug+"/bans", map[string]any{"user_id": bob.User.ID, "reason": "outage"})
+	banCreate(t, b, srv1, "/tenants/"+tt.Slug+"/bans", map[string]any{"openid": b.wx.OpenID(tt.AppID, "zed"), "reason": "outage"})
+	banWantPermanent(t, "bob on 2 while Redis is down", no5xx("login", banLogin(t, b, srv2, tt, "bob")))
+	banWantPermanent(t, "zed on 2 while Redis is down", no5xx("login", banLogin(t, b, srv2, tt, "zed")))
+	banRefusedToken(t, "bob's token on 2 while Redis is down", no5xx("me", banMe(t, srv2, tt.Slug, bob.AccessToken)))
+	for _, s := range srvs {
+		banWant(t, "healthz while Redis is down", do(t, "GET", s.URL+"/healthz", nil), http.StatusOK, "")
+	}
+
+	rs.start()
+	eventually(t, 15*time.Second, "both instances have a live change feed again", func() bool {
+		return srv1.app.bus.Healthy() && srv2.app.bus.Healthy()
+	})
+	// Bans made during the outage stand (checked before the login limit
+	// is exhausted below: the limit is counted before the ban check).
+	for _, s := range srvs {
+		banWantPermanent(t, "bob after Redis returned", banLogin(t, b, s, tt, "bob"))
+	}
+	// Counters died with Redis; a new window starts and is enforced.
+	var sawHeaders bool
+	eventually(t, 15*time.Second, "api_per_user is enforced again", func() bool {
+		r := banMe(t, srv1, tt.Slug, alice.AccessToken)
+		switch r.Status {
+		case http.StatusOK:
+			if r.Header.Get("X-RateLimit-Limit") == "3" {
+				sawHeaders = true
+			}
+			return false
+		case http.StatusTooManyRequests:
+			limWant429(t, "me after Redis returned", r, 3)
+			return true
+		}
+		t.Fatalf("me after Redis returned: %d %s", r.Status, r.Body)
+		return false
+	})
+	if !sawHeaders {
+		t.Fatal("no request after Redis returned carried X-RateLimit-Limit 3 before the 429")
+	}
+	limWant429(t, "alice on 2 after Redis returned", banMe(t, srv2, tt.Slug, alice.AccessToken), 3)
+	eventually(t, 5*time.Second, "login_per_ip is enforced again", func() bool {
+		r := banLogin(t, b, srv2, tt, "again")
+		if r.Status >= 500 {
+			t.Fatalf("login after Redis returned: %d %s", r.Status, r.Body)
+		}
+		return r.Status == http.StatusTooManyRequests
+	})
+	for _, s := range srvs {
+		banRefusedToken(t, "bob's token after Redis returned", banMe(t, s, tt.Slug, bob.AccessToken))
+		banWant(t, "healthz after Redis returned", do(t, "GET", s.URL+"/healthz", nil), http.StatusOK, "")
+	}
+	if logs := b.logs.String(); strings.Contains(logs, "panic") {
+		t.Fatalf("a panic was logged:\n%s", logs)
+	}
+}
