@@ -240,8 +240,7 @@ cat >&2 <<EOF
 
 miniauth is running (pid $SERVER_PID) on $MINIAUTH_ADDR, public URL $PUBLIC_URL
 
-  Console      $PUBLIC_URL/console
-  API          $PUBLIC_URL/api/v1   (OpenAPI: $PUBLIC_URL/api/v1/openapi.json)
+  API          $PUBLIC_URL/api/v1   (OpenAPI: $PUBLIC_URL/api/v1/openapi.json, metrics: $PUBLIC_URL/metrics)
   API key      $API_KEY   (platform_admin, kept in $DEV_DIR/apikey)
   Fake WeChat  $FAKE_URL   (appid $DEMO_APPID, log in $DEV_DIR/wxfake.log)
   Database     ${DATABASE_URL}
