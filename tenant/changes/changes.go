@@ -92,6 +92,9 @@ func (b *Bus) Run(ctx context.Context) {
 		stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
 		for {
 			msg, err := ps.Receive(ctx)
+			if err != nil && ctx.Err() != nil {
+				break // shutting down
+			}
 			if err != nil {
 				if b.healthy.Swap(false) {
 					b.log.Warn("change feed lost; caches bypassed until it returns", "err", err)
