@@ -24,15 +24,31 @@ var ErrEmptyBody = BadRequest("The request body is empty.")
 // trailing data and type mismatches are 400s naming the field, an oversized
 // body is 413: a typo in a field name must not be silently ignored.
 func DecodeJSON(c *gin.Context, dst any) error {
+	body, err := ReadBody(c)
+	if err != nil {
+		return err
+	}
+	return DecodeJSONBytes(body, dst)
+}
+
+// ReadBody reads at most MaxBodyBytes of the request body, for handlers
+// that must look into a body (say, which tenant it names) before they may
+// hold its caller to its full validation.
+func ReadBody(c *gin.Context) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return NewProblem(http.StatusRequestEntityTooLarge, "request_too_large",
+			return nil, NewProblem(http.StatusRequestEntityTooLarge, "request_too_large",
 				fmt.Sprintf("The request body exceeds %d bytes.", MaxBodyBytes))
 		}
-		return BadRequest("The request body could not be read.")
+		return nil, BadRequest("The request body could not be read.")
 	}
+	return body, nil
+}
+
+// DecodeJSONBytes is DecodeJSON on a body already read.
+func DecodeJSONBytes(body []byte, dst any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return ErrEmptyBody
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -52,15 +53,26 @@ type createdAPIKey struct {
 }
 
 func (h *Handler) createAPIKey(c *gin.Context) {
-	var req createAPIKeyRequest
-	if err := web.DecodeJSON(c, &req); err != nil {
+	body, err := web.ReadBody(c)
+	if err != nil {
 		fail(c, err)
 		return
 	}
 	// The key is created in the domain it will act in: a tenant admin may
-	// mint keys for their tenant, never a platform key.
-	_, tenantID, ok := h.tenantDomain(c, req.Tenant, admin.ObjAPIKeys, admin.ActWrite)
+	// mint keys for their tenant, never a platform key. That is decided
+	// from the tenant the body names before the body is validated, so a
+	// caller who may not create keys there learns only "forbidden".
+	var scope struct {
+		Tenant string `json:"tenant"`
+	}
+	_ = json.Unmarshal(body, &scope)
+	_, tenantID, ok := h.tenantDomain(c, scope.Tenant, admin.ObjAPIKeys, admin.ActWrite)
 	if !ok {
+		return
+	}
+	var req createAPIKeyRequest
+	if err := web.DecodeJSONBytes(body, &req); err != nil {
+		fail(c, err)
 		return
 	}
 	k, plain, err := h.APIKeys.Create(c.Request.Context(), req.Name, admin.Role(req.Role), req.Tenant)
@@ -75,13 +87,13 @@ func (h *Handler) createAPIKey(c *gin.Context) {
 }
 
 func (h *Handler) listAPIKeys(c *gin.Context) {
+	_, tenantID, ok := h.tenantDomain(c, c.Query("tenant"), admin.ObjAPIKeys, admin.ActRead)
+	if !ok {
+		return
+	}
 	limit, err := limitParam(c)
 	if err != nil {
 		fail(c, err)
-		return
-	}
-	_, tenantID, ok := h.tenantDomain(c, c.Query("tenant"), admin.ObjAPIKeys, admin.ActRead)
-	if !ok {
 		return
 	}
 	before, err := uuidCursor(c)

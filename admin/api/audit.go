@@ -14,13 +14,13 @@ import (
 // listAudit answers GET /audit?tenant=&actor=&action=&since=&until=.
 // Tenant callers must name their own tenant.
 func (h *Handler) listAudit(c *gin.Context) {
+	_, tenantID, ok := h.tenantDomain(c, c.Query("tenant"), admin.ObjAudit, admin.ActRead)
+	if !ok {
+		return
+	}
 	limit, err := limitParam(c)
 	if err != nil {
 		fail(c, err)
-		return
-	}
-	_, tenantID, ok := h.tenantDomain(c, c.Query("tenant"), admin.ObjAudit, admin.ActRead)
-	if !ok {
 		return
 	}
 	f := admin.AuditFilter{TenantID: tenantID, ActorID: c.Query("actor"), Action: c.Query("action"), Limit: limit + 1}

@@ -1,0 +1,1564 @@
+package main
+
+// End-to-end tests of the management REST API (/api/v1): every endpoint's
+// success and failure paths, audit entries, secrets never leaking into a
+// response or the audit log, pagination under concurrent writes, and the
+// CLI commands that create admins and API keys. Helpers are prefixed mgmt
+// and shared with rbac_test.go.
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/miniauth/miniauth/admin"
+)
+
+// ---------------------------------------------------------------- helpers
+
+// mgmtLog keeps every management response body a test received, so the
+// test can assert at its end that no secret leaked into any of them.
+type mgmtLog struct {
+	mu      sync.Mutex
+	entries []mgmtLogged
+	issued  map[string]int // secret -> index of the one response allowed to carry it
+}
+
+type mgmtLogged struct {
+	what string
+	body string
+}
+
+func (l *mgmtLog) add(what string, body []byte) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.entries = append(l.entries, mgmtLogged{what: what, body: string(body)})
+	return len(l.entries) - 1
+}
+
+// issue marks the last recorded response as the one that may show secret
+// (the create answer of an API key).
+func (l *mgmtLog) issue(t testing.TB, secret string) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.issued == nil {
+		l.issued = map[string]int{}
+	}
+	last := len(l.entries) - 1
+	if last < 0 || !strings.Contains(l.entries[last].body, secret) {
+		t.Fatalf("issue: the last response does not carry the secret")
+	}
+	l.issued[secret] = last
+}
+
+// assertClean fails the test if any recorded response carries one of
+// secrets, except the one response that issued it.
+func (l *mgmtLog) assertClean(t testing.TB, secrets ...string) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.entries) == 0 {
+		t.Fatal("no management responses were recorded")
+	}
+	for _, s := range secrets {
+		if len(s) < 6 {
+			t.Fatalf("secret %q is too short to search for", s)
+		}
+		allowed, isIssued := l.issued[s]
+		for i, e := range l.entries {
+			if isIssued && i == allowed {
+				continue
+			}
+			if strings.Contains(e.body, s) {
+				t.Errorf("response %d (%s) carries a secret (%.8s...): %s", i, e.what, s, e.body)
+			}
+		}
+	}
+}
+
+// mgmtClient calls one instance's management API with one key and records
+// every response in a shared log.
+type mgmtClient struct {
+	t   testing.TB
+	url string
+	key string
+	log *mgmtLog
+}
+
+func mgmtPlatform(t testing.TB, b *testBundle) *mgmtClient {
+	return &mgmtClient{t: t, url: b.srv.URL, key: b.apiKey, log: &mgmtLog{}}
+}
+
+// as returns a client using another key, sharing the log.
+func (c *mgmtClient) as(key string) *mgmtClient {
+	return &mgmtClient{t: c.t, url: c.url, key: key, log: c.log}
+}
+
+// on returns a client talking to another instance, sharing the log.
+func (c *mgmtClient) on(srv *testServer) *mgmtClient {
+	return &mgmtClient{t: c.t, url: srv.URL, key: c.key, log: c.log}
+}
+
+// do calls /api/v1+path.
+func (c *mgmtClient) do(method, path string, body any, headers ...string) response {
+	c.t.Helper()
+	h := append([]string{"Authorization", "Bearer " + c.key}, headers...)
+	r := do(c.t, method, c.url+"/api/v1"+path, body, h...)
+	c.log.add(method+" "+path, r.Body)
+	return r
+}
+
+// mgmtWant asserts a status and, when code is set, the problem code.
+func mgmtWant(t testing.TB, what string, r response, status int, code string) response {
+	t.Helper()
+	if r.Status != status {
+		t.Fatalf("%s: status %d, want %d: %s", what, r.Status, status, r.Body)
+	}
+	if code != "" {
+		if got := r.Code(t); got != code {
+			t.Fatalf("%s: problem code %q, want %q: %s", what, got, code, r.Body)
+		}
+	}
+	return r
+}
+
+// mgmtFields asserts a 400 invalid_request whose errors name exactly fields.
+func mgmtFields(t testing.TB, what string, r response, fields ...string) {
+	t.Helper()
+	mgmtWant(t, what, r, http.StatusBadRequest, "invalid_request")
+	var p struct {
+		Errors []struct {
+			Field   string `json:"field"`
+			Message string `json:"message"`
+		} `json:"errors"`
+	}
+	if err := json.Unmarshal(r.Body, &p); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	var got []string
+	for _, e := range p.Errors {
+		if e.Message == "" {
+			t.Errorf("%s: field %s without a message", what, e.Field)
+		}
+		got = append(got, e.Field)
+	}
+	sort.Strings(got)
+	got = slices.Compact(got)
+	want := slices.Clone(fields)
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s: error fields %v, want %v: %s", what, got, want, r.Body)
+	}
+}
+
+// mgmtPage is one page of a list answer.
+type mgmtPage struct {
+	Items []map[string]any `json:"items"`
+	Next  *string          `json:"next_cursor"`
+}
+
+func mgmtList(t testing.TB, what string, r response) mgmtPage {
+	t.Helper()
+	mgmtWant(t, what, r, http.StatusOK, "")
+	if !bytes.Contains(r.Body, []byte(`"next_cursor"`)) || !bytes.Contains(r.Body, []byte(`"items"`)) {
+		t.Fatalf("%s: not a list answer: %s", what, r.Body)
+	}
+	var p mgmtPage
+	if err := json.Unmarshal(r.Body, &p); err != nil {
+		t.Fatalf("%s: %v: %s", what, err, r.Body)
+	}
+	if p.Items == nil {
+		t.Fatalf("%s: items is null: %s", what, r.Body)
+	}
+	return p
+}
+
+// mgmtAll pages through path (which may carry a query) with limit and
+// returns every item, failing on a repeated id.
+func mgmtAll(t testing.TB, c *mgmtClient, path string, limit int, idKey string) []map[string]any {
+	t.Helper()
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	var all []map[string]any
+	seen := map[string]bool{}
+	cursor := ""
+	for page := 0; ; page++ {
+		if page > 1000 {
+			t.Fatalf("%s: pagination does not end", path)
+		}
+		p := fmt.Sprintf("%s%slimit=%d", path, sep, limit)
+		if cursor != "" {
+			p += "&cursor=" + url.QueryEscape(cursor)
+		}
+		l := mgmtList(t, p, c.do("GET", p, nil))
+		if len(l.Items) > limit {
+			t.Fatalf("%s: %d items over limit %d", p, len(l.Items), limit)
+		}
+		if l.Next != nil && len(l.Items) != limit {
+			t.Fatalf("%s: short page (%d of %d) with a next cursor", p, len(l.Items), limit)
+		}
+		for _, it := range l.Items {
+			id := fmt.Sprint(it[idKey])
+			if seen[id] {
+				t.Fatalf("%s: %s %s appears twice", path, idKey, id)
+			}
+			seen[id] = true
+			all = append(all, it)
+		}
+		if l.Next == nil {
+			return all
+		}
+		cursor = *l.Next
+	}
+}
+
+func mgmtIDs(items []map[string]any, key string) []string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = fmt.Sprint(it[key])
+	}
+	return out
+}
+
+// mgmtHighLimits keep the per-IP login and refresh limits out of the way
+// of tests that log many users in from 127.0.0.1.
+var mgmtHighLimits = map[string]any{"login_per_ip": "100000-M", "refresh_per_ip": "100000-M", "api_per_user": "100000-M"}
+
+// mgmtTenant creates a tenant through c and registers its app in the fake.
+func mgmtTenant(t testing.TB, b *testBundle, c *mgmtClient, slug string, extra map[string]any) testTenant {
+	t.Helper()
+	tt := testTenant{Slug: slug, AppID: "wx" + strings.ReplaceAll(slug, "-", "") + "00000000", Secret: "wx-secret-of-" + slug + "-" + uuid.NewString()[:8]}
+	b.wx.AddApp(tt.AppID, tt.Secret, "")
+	req := map[string]any{"slug": slug, "name": "Tenant " + slug, "wechat_appid": tt.AppID, "wechat_secret": tt.Secret,
+		"rate_limits": mgmtHighLimits}
+	for k, v := range extra {
+		req[k] = v
+	}
+	mgmtWant(t, "create tenant "+slug, c.do("POST", "/tenants", req), http.StatusCreated, "")
+	return tt
+}
+
+// mgmtLogin logs user in to tt on srv (the first instance when nil).
+func mgmtLogin(t testing.TB, b *testBundle, srv *testServer, tt testTenant, user string) tokens {
+	t.Helper()
+	if srv == nil {
+		srv = b.srv
+	}
+	r := do(t, "POST", srv.URL+"/v1/t/"+tt.Slug+"/login", map[string]string{"code": b.wx.MintCode(tt.AppID, user)})
+	if r.Status != http.StatusOK {
+		t.Fatalf("login %s/%s: %d %s", tt.Slug, user, r.Status, r.Body)
+	}
+	var tok tokens
+	if err := json.Unmarshal(r.Body, &tok); err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func mgmtMe(t testing.TB, srv *testServer, slug, access string) response {
+	t.Helper()
+	return do(t, "GET", srv.URL+"/v1/t/"+slug+"/me", nil, "Authorization", "Bearer "+access)
+}
+
+func mgmtRefresh(t testing.TB, srv *testServer, slug, refresh string) response {
+	t.Helper()
+	return do(t, "POST", srv.URL+"/v1/t/"+slug+"/refresh", map[string]string{"refresh_token": refresh})
+}
+
+// mgmtCreateKey creates an API key through c and returns its id and key.
+func mgmtCreateKey(t testing.TB, c *mgmtClient, name, role, tenantSlug string) (id, key string) {
+	t.Helper()
+	body := map[string]any{"name": name, "role": role}
+	if tenantSlug != "" {
+		body["tenant"] = tenantSlug
+	}
+	r := mgmtWant(t, "create API key "+name, c.do("POST", "/api-keys", body), http.StatusCreated, "")
+	m := r.JSON(t)
+	id, _ = m["id"].(string)
+	key, _ = m["key"].(string)
+	if id == "" || !strings.HasPrefix(key, admin.APIKeyPrefix) {
+		t.Fatalf("create API key %s: %s", name, r.Body)
+	}
+	c.log.issue(t, key)
+	return id, key
+}
+
+// mgmtPlatformKeyID is the id of the bundle's platform_admin key.
+func mgmtPlatformKeyID(t testing.TB, b *testBundle) string {
+	t.Helper()
+	var id uuid.UUID
+	if err := b.db.QueryRow(context.Background(), `SELECT id FROM api_keys WHERE name = 'test' AND role = 'platform_admin'`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	return id.String()
+}
+
+func mgmtCount(t testing.TB, b *testBundle, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := b.db.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+// mgmtJWKSKids lists the kids srv publishes for slug.
+func mgmtJWKSKids(t testing.TB, srv *testServer, slug string) []string {
+	t.Helper()
+	r := do(t, "GET", srv.URL+"/v1/t/"+slug+"/.well-known/jwks.json", nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("jwks: %d %s", r.Status, r.Body)
+	}
+	var set struct {
+		Keys []map[string]any `json:"keys"`
+	}
+	if err := json.Unmarshal(r.Body, &set); err != nil {
+		t.Fatalf("jwks: %v: %s", err, r.Body)
+	}
+	var kids []string
+	for _, k := range set.Keys {
+		for _, private := range []string{"d", "p", "q", "dp", "dq", "qi"} {
+			if _, ok := k[private]; ok {
+				t.Errorf("JWKS key carries private member %q", private)
+			}
+		}
+		kids = append(kids, fmt.Sprint(k["kid"]))
+	}
+	sort.Strings(kids)
+	return kids
+}
+
+// mgmtTokenHeader decodes a JWT's header.
+func mgmtTokenHeader(t testing.TB, raw string) map[string]any {
+	t.Helper()
+	seg, _, _ := strings.Cut(raw, ".")
+	b, err := base64.RawURLEncoding.DecodeString(seg)
+	if err != nil {
+		t.Fatalf("token header: %v", err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("token header: %v", err)
+	}
+	return m
+}
+
+func mgmtSorted(s []string) []string {
+	s = slices.Clone(s)
+	sort.Strings(s)
+	return s
+}
+
+// ---------------------------------------------------------------- tenants
+
+func TestMgmtTenantStatusAndKeys(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	c := mgmtPlatform(t, b)
+	tt := mgmtTenant(t, b, c, "mt-keys", nil)
+	path := "/tenants/" + tt.Slug
+
+	// Disabled: a mini-program login is refused with tenant_disabled.
+	before := mgmtLogin(t, b, nil, tt, "alice")
+	r := mgmtWant(t, "disable", c.do("PATCH", path, map[string]any{"status": "disabled"}), http.StatusOK, "")
+	if r.JSON(t)["status"] != "disabled" {
+		t.Fatalf("disable: %s", r.Body)
+	}
+	login := func() response {
+		return do(t, "POST", b.srv.URL+"/v1/t/"+tt.Slug+"/login", map[string]string{"code": b.wx.MintCode(tt.AppID, "bob")})
+	}
+	eventually(t, time.Second, "login refused on a disabled tenant", func() bool { return login().Status == http.StatusForbidden })
+	mgmtWant(t, "login on disabled tenant", login(), http.StatusForbidden, "tenant_disabled")
+	// Management keeps working on a disabled tenant, and so does its JWKS.
+	mgmtWant(t, "users of a disabled tenant", c.do("GET", path+"/users", nil), http.StatusOK, "")
+	mgmtWant(t, "keys of a disabled tenant", c.do("GET", path+"/keys", nil), http.StatusOK, "")
+	if kids := mgmtJWKSKids(t, b.srv, tt.Slug); len(kids) != 1 {
+		t.Errorf("JWKS of a disabled tenant: %v", kids)
+	}
+	mgmtWant(t, "enable", c.do("PATCH", path, map[string]any{"status": "active"}), http.StatusOK, "")
+	eventually(t, time.Second, "login admitted again", func() bool { return login().Status == http.StatusOK })
+
+	// One ES256 key to start with.
+	type key struct {
+		KID       string     `json:"kid"`
+		Alg       string     `json:"alg"`
+		Status    string     `json:"status"`
+		CreatedAt time.Time  `json:"created_at"`
+		RetireAt  *time.Time `json:"retire_at"`
+	}
+	keys := func(what string) []key {
+		t.Helper()
+		r := mgmtWant(t, what, c.do("GET", path+"/keys", nil), http.StatusOK, "")
+		for _, private := range []string{`"d"`, "private", "PRIVATE KEY"} {
+			if bytes.Contains(r.Body, []byte(private)) {
+				t.Fatalf("%s: key list shows private material (%s): %s", what, private, r.Body)
+			}
+		}
+		var l struct {
+			Items []key `json:"items"`
+		}
+		if err := json.Unmarshal(r.Body, &l); err != nil {
+			t.Fatal(err)
+		}
+		return l.Items
+	}
+	k0 := keys("initial keys")
+	if len(k0) != 1 || k0[0].Alg != "ES256" || k0[0].Status != "active" || k0[0].KID == "" || k0[0].RetireAt != nil {
+		t.Fatalf("initial keys: %+v", k0)
+	}
+	es256 := k0[0].KID
+	if h := mgmtTokenHeader(t, before.AccessToken); h["alg"] != "ES256" || h["kid"] != es256 {
+		t.Fatalf("token before the switch: header %v", h)
+	}
+
+	// Switching to EdDSA makes a new active EdDSA key; the ES256 one retires.
+	r = mgmtWant(t, "switch to EdDSA", c.do("PATCH", path, map[string]any{"signing_alg": "EdDSA"}), http.StatusOK, "")
+	if r.JSON(t)["signing_alg"] != "EdDSA" {
+		t.Fatalf("switch: %s", r.Body)
+	}
+	k1 := keys("keys after the switch")
+	if len(k1) != 2 {
+		t.Fatalf("keys after the switch: %+v", k1)
+	}
+	if k1[0].Alg != "EdDSA" || k1[0].Status != "active" || k1[0].KID == es256 || k1[0].RetireAt != nil {
+		t.Errorf("newest key after the switch: %+v", k1[0])
+	}
+	if k1[1].KID != es256 || k1[1].Alg != "ES256" || k1[1].Status != "retiring" || k1[1].RetireAt == nil ||
+		!k1[1].RetireAt.After(time.Now().Add(14*time.Minute)) {
+		t.Errorf("old key after the switch, want retiring until the last token it signed expired: %+v", k1[1])
+	}
+	ed1 := k1[0].KID
+	eventually(t, time.Second, "JWKS has the EdDSA and the retiring ES256 key", func() bool {
+		return slices.Equal(mgmtJWKSKids(t, b.srv, tt.Slug), mgmtSorted([]string{es256, ed1}))
+	})
+	after := mgmtLogin(t, b, nil, tt, "carol")
+	if h := mgmtTokenHeader(t, after.AccessToken); h["alg"] != "EdDSA" || h["kid"] != ed1 {
+		t.Errorf("token after the switch: header %v, want EdDSA/%s", h, ed1)
+	}
+	mgmtWant(t, "token of the retiring key still verifies", mgmtMe(t, b.srv, tt.Slug, before.AccessToken), http.StatusOK, "")
+
+	// Rotate: 201 with the new key; the previous one retires with a retire_at.
+	r = mgmtWant(t, "rotate", c.do("POST", path+"/keys/rotate", nil), http.StatusCreated, "")
+	var rotated key
+	if err := json.Unmarshal(r.Body, &rotated); err != nil {
+		t.Fatal(err)
+	}
+	if rotated.KID == "" || rotated.KID == ed1 || rotated.Alg != "EdDSA" || rotated.Status != "active" {
+		t.Fatalf("rotate answer: %s", r.Body)
+	}
+	k2 := keys("keys after rotate")
+	if len(k2) != 3 || k2[0].KID != rotated.KID || k2[0].Status != "active" {
+		t.Fatalf("keys after rotate: %+v", k2)
+	}
+	active := 0
+	for _, k := range k2 {
+		if k.Status == "active" {
+			active++
+		}
+		if k.KID == ed1 && (k.Status != "retiring" || k.RetireAt == nil || !k.RetireAt.After(time.Now())) {
+			t.Errorf("rotated-out key: %+v", k)
+		}
+	}
+	if active != 1 {
+		t.Errorf("%d active keys after rotate: %+v", active, k2)
+	}
+	eventually(t, time.Second, "JWKS has the new key", func() bool {
+		return slices.Contains(mgmtJWKSKids(t, b.srv, tt.Slug), rotated.KID)
+	})
+	mgmtWant(t, "rotate unknown tenant", c.do("POST", "/tenants/mt-nobody/keys/rotate", nil), http.StatusNotFound, "not_found")
+	mgmtWant(t, "keys of unknown tenant", c.do("GET", "/tenants/mt-nobody/keys", nil), http.StatusNotFound, "not_found")
+
+	// Past retire_at: listed as retired, dropped from the JWKS, and the
+	// tokens it signed are refused.
+	if _, err := b.db.Exec(context.Background(),
+		`UPDATE signing_keys SET retire_at = now() - interval '1 second' WHERE status = 'retiring'`); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys("keys after retire_at passed") {
+		want := "retired"
+		if k.KID == rotated.KID {
+			want = "active"
+		}
+		if k.Status != want {
+			t.Errorf("key %s (%s): status %q, want %q", k.KID, k.Alg, k.Status, want)
+		}
+	}
+	// A fresh instance loads the tenant from scratch.
+	fresh := b.startInstance()
+	if got := mgmtJWKSKids(t, fresh, tt.Slug); !slices.Equal(got, []string{rotated.KID}) {
+		t.Errorf("JWKS on a new instance: %v, want only %s", got, rotated.KID)
+	}
+	// The first instance drops them once a tenant change is noticed.
+	mgmtWant(t, "rename to invalidate", c.do("PATCH", path, map[string]any{"name": "Renamed"}), http.StatusOK, "")
+	eventually(t, time.Second, "JWKS drops retired keys", func() bool {
+		return slices.Equal(mgmtJWKSKids(t, b.srv, tt.Slug), []string{rotated.KID})
+	})
+	mgmtWant(t, "token of a retired key", mgmtMe(t, b.srv, tt.Slug, before.AccessToken), http.StatusUnauthorized, "invalid_token")
+	mgmtWant(t, "token of a retired key, fresh instance", mgmtMe(t, fresh, tt.Slug, before.AccessToken), http.StatusUnauthorized, "invalid_token")
+
+	c.log.assertClean(t, tt.Secret)
+}
+
+// ---------------------------------------------------------------- users
+
+func TestMgmtUsers(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	c := mgmtPlatform(t, b)
+	tt := mgmtTenant(t, b, c, "mu-users", nil)
+	other := mgmtTenant(t, b, c, "mu-other", nil)
+	base := "/tenants/" + tt.Slug + "/users"
+
+	names := []string{"u0", "u1", "u2", "u3", "u4", "u5", "u6"}
+	tok := map[string]tokens{}
+	var ids []string // in login order
+	for _, n := range names {
+		tok[n] = mgmtLogin(t, b, nil, tt, n)
+		ids = append(ids, tok[n].User.ID)
+	}
+	byID := map[string]string{}
+	for n, tk := range tok {
+		byID[tk.User.ID] = n
+	}
+	// The same people in another tenant are other users.
+	otherU0 := mgmtLogin(t, b, nil, other, "u0")
+	mgmtLogin(t, b, nil, other, "u1")
+	newestFirst := slices.Clone(ids)
+	slices.Reverse(newestFirst)
+
+	// Newest first, with and without pagination.
+	l := mgmtList(t, "list", c.do("GET", base, nil))
+	if got := mgmtIDs(l.Items, "id"); !slices.Equal(got, newestFirst) || l.Next != nil {
+		t.Fatalf("list: %v (next %v), want %v", got, l.Next, newestFirst)
+	}
+	for _, limit := range []int{1, 3, 7} {
+		if got := mgmtIDs(mgmtAll(t, c, base, limit, "id"), "id"); !slices.Equal(got, newestFirst) {
+			t.Errorf("paged with limit %d: %v, want %v", limit, got, newestFirst)
+		}
+	}
+	if l := mgmtList(t, "limit 3", c.do("GET", base+"?limit=3", nil)); len(l.Items) != 3 || l.Next == nil {
+		t.Errorf("limit 3: %d items, next %v", len(l.Items), l.Next)
+	}
+	u := l.Items[len(l.Items)-1] // u0
+	if u["openid"] != b.wx.OpenID(tt.AppID, "u0") || u["status"] != "active" || u["created_at"] == nil || u["last_login_at"] == nil {
+		t.Errorf("list item: %v", u)
+	}
+	for _, k := range []string{"id", "openid", "unionid", "nickname", "avatar_url", "phone", "status", "created_at", "last_login_at"} {
+		if _, ok := u[k]; !ok {
+			t.Errorf("user has no %q member: %v", k, u)
+		}
+	}
+	for _, k := range []string{"session_key", "session_key_sealed", "tenant_id", "last_login_ip"} {
+		if _, ok := u[k]; ok {
+			t.Errorf("user shows %q: %v", k, u)
+		}
+	}
+
+	// Search.
+	setNick := func(n, nick string) {
+		t.Helper()
+		r := do(t, "PATCH", b.srv.URL+"/v1/t/"+tt.Slug+"/me", map[string]any{"nickname": nick}, "Authorization", "Bearer "+tok[n].AccessToken)
+		if r.Status != http.StatusOK {
+			t.Fatalf("set nickname of %s: %d %s", n, r.Status, r.Body)
+		}
+	}
+	setNick("u0", "Alice Liddell")
+	setNick("u1", "alfred")
+	setNick("u2", "BOB")
+	search := func(query string) []string {
+		t.Helper()
+		l := mgmtList(t, "search "+query, c.do("GET", base+"?"+query, nil))
+		var out []string
+		for _, id := range mgmtIDs(l.Items, "id") {
+			n, ok := byID[id]
+			if !ok {
+				t.Fatalf("search %s: id %s is not a user of this tenant", query, id)
+			}
+			out = append(out, n)
+		}
+		return out
+	}
+	openid3 := b.wx.OpenID(tt.AppID, "u3")
+	for query, want := range map[string][]string{
+		"q=" + url.QueryEscape(openid3[:12]): {"u3"},
+		"q=" + url.QueryEscape(openid3):      {"u3"},
+		"q=ali":                              {"u0"},
+		"q=ALI":                              {"u0"},
+		"q=Alice+L":                          {"u0"},
+		"q=al":                               {"u1", "u0"},
+		"q=bo":                               {"u2"},
+		"q=Bob":                              {"u2"},
+		"q=" + url.QueryEscape("  ali  "):    {"u0"},
+		"q=liddell":                          nil, // prefix, not substring
+		"q=%25":                              nil, // LIKE metacharacters are literal
+		"q=_":                                nil,
+		"q=zzz":                              nil,
+		"q=al&limit=1":                       {"u1"},
+	} {
+		if got := search(query); !slices.Equal(got, want) {
+			t.Errorf("search %s: %v, want %v", query, got, want)
+		}
+	}
+	mgmtFields(t, "q too long", c.do("GET", base+"?q="+strings.Repeat("a", 129), nil), "q")
+
+	// Status filter.
+	if _, err := b.db.Exec(context.Background(), `UPDATE users SET status = 'disabled' WHERE id = $1`, tok["u4"].User.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := search("status=disabled"); !slices.Equal(got, []string{"u4"}) {
+		t.Errorf("status=disabled: %v", got)
+	}
+	if got := search("status=active"); !slices.Equal(got, []string{"u6", "u5", "u3", "u2", "u1", "u0"}) {
+		t.Errorf("status=active: %v", got)
+	}
+	if got := search("status=active&q=al"); !slices.Equal(got, []string{"u1", "u0"}) {
+		t.Errorf("status=active&q=al: %v", got)
+	}
+	mgmtFields(t, "status bogus", c.do("GET", base+"?status=bogus", nil), "status")
+
+	// Bad limits and cursors.
+	for _, q := range []string{"limit=0", "limit=201", "limit=x", "limit=-1", "limit=1.5"} {
+		mgmtFields(t, q, c.do("GET", base+"?"+q, nil), "limit")
+	}
+	if l := mgmtList(t, "limit 200", c.do("GET", base+"?limit=200", nil)); len(l.Items) != 7 {
+		t.Errorf("limit=200: %d items", len(l.Items))
+	}
+	for _, cur := range []string{"%25%25%25", base64.RawURLEncoding.EncodeToString([]byte("not-a-uuid")), "!!", "a"} {
+		mgmtFields(t, "cursor "+cur, c.do("GET", base+"?cursor="+cur, nil), "cursor")
+	}
+
+	// Get one.
+	r := mgmtWant(t, "get", c.do("GET", base+"/"+tok["u0"].User.ID, nil), http.StatusOK, "")
+	if m := r.JSON(t); m["id"] != tok["u0"].User.ID || m["nickname"] != "Alice Liddell" || m["openid"] != b.wx.OpenID(tt.AppID, "u0") {
+		t.Errorf("get: %s", r.Body)
+	}
+	mgmtWant(t, "get unknown", c.do("GET", base+"/"+uuid.NewString(), nil), http.StatusNotFound, "not_found")
+	mgmtWant(t, "get malformed", c.do("GET", base+"/not-a-uuid", nil), http.StatusNotFound, "not_found")
+	mgmtWant(t, "get other tenant's user", c.do("GET", base+"/"+otherU0.User.ID, nil), http.StatusNotFound, "not_found")
+	mgmtWant(t, "get through the other tenant", c.do("GET", "/tenants/"+other.Slug+"/users/"+tok["u0"].User.ID, nil), http.StatusNotFound, "not_found")
+	mgmtWant(t, "users of unknown tenant", c.do("GET", "/tenants/mu-nobody/users", nil), http.StatusNotFound, "not_found")
+
+	// Revoke sessions: every session of the user ends, on access and refresh,
+	// on every instance, also where the session was just seen live.
+	srv2 := b.startInstance()
+	second := mgmtLogin(t, b, nil, tt, "u5")
+	for _, tk := range []tokens{tok["u5"], second} {
+		for _, srv := range []*testServer{b.srv, srv2} {
+			mgmtWant(t, "me before revoke", mgmtMe(t, srv, tt.Slug, tk.AccessToken), http.StatusOK, "")
+		}
+	}
+	r = mgmtWant(t, "revoke sessions", c.do("POST", base+"/"+tok["u5"].User.ID+"/revoke-sessions", nil), http.StatusOK, "")
+	if n, ok := r.JSON(t)["revoked_sessions"].(float64); !ok || n != 2 {
+		t.Errorf("revoke sessions: %s, want 2", r.Body)
+	}
+	for i, tk := range []tokens{tok["u5"], second} {
+		for _, srv := range []*testServer{b.srv, srv2} {
+			eventually(t, time.Second, "revoked access token refused", func() bool {
+				return mgmtMe(t, srv, tt.Slug, tk.AccessToken).Status == http.StatusUnauthorized
+			})
+			mgmtWant(t, fmt.Sprintf("me after revoke (%d)", i), mgmtMe(t, srv, tt.Slug, tk.AccessToken), http.StatusUnauthorized, "invalid_token")
+		}
+		if r := mgmtRefresh(t, b.srv, tt.Slug, tk.RefreshToken); r.Status != http.StatusUnauthorized {
+			t.Errorf("refresh after revoke (%d): %d %s", i, r.Status, r.Body)
+		}
+	}
+	mgmtWant(t, "others keep their sessions", mgmtMe(t, b.srv, tt.Slug, tok["u3"].AccessToken), http.StatusOK, "")
+	r = mgmtWant(t, "revoke again", c.do("POST", base+"/"+tok["u5"].User.ID+"/revoke-sessions", nil), http.StatusOK, "")
+	if n, ok := r.JSON(t)["revoked_sessions"].(float64); !ok || n != 0 {
+		t.Errorf("revoke again: %s, want 0", r.Body)
+	}
+	mgmtWant(t, "revoke unknown", c.do("POST", base+"/"+uuid.NewString()+"/revoke-sessions", nil), http.StatusNotFound, "not_found")
+	mgmtWant(t, "revoke malformed", c.do("POST", base+"/nope/revoke-sessions", nil), http.StatusNotFound, "not_found")
+	mgmtWant(t, "revoke other tenant's user", c.do("POST", base+"/"+otherU0.User.ID+"/revoke-sessions", nil), http.StatusNotFound, "not_found")
+	mgmtWant(t, "other tenant's user keeps the session", mgmtMe(t, b.srv, other.Slug, otherU0.AccessToken), http.StatusOK, "")
+	// A new login works again after a revocation.
+	mgmtWant(t, "login after revoke", mgmtMe(t, b.srv, tt.Slug, mgmtLogin(t, b, nil, tt, "u5").AccessToken), http.StatusOK, "")
+
+	// Erase: gone entirely, tokens dead.
+	victim := tok["u6"]
+	mgmtLogin(t, b, nil, tt, "u6") // a second session
+	for _, srv := range []*testServer{b.srv, srv2} {
+		mgmtWant(t, "me before erase", mgmtMe(t, srv, tt.Slug, victim.AccessToken), http.StatusOK, "")
+	}
+	ctx := context.Background()
+	var sids []string
+	rows, err := b.db.Query(ctx, `SELECT id::text FROM sessions WHERE user_id = $1`, victim.User.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		sids = append(sids, id)
+	}
+	rows.Close()
+	if len(sids) != 2 || mgmtCount(t, b, `SELECT count(*) FROM refresh_tokens WHERE session_id = ANY($1::uuid[])`, sids) == 0 {
+		t.Fatalf("before erase: %d sessions", len(sids))
+	}
+	mgmtWant(t, "erase other tenant's user", c.do("DELETE", base+"/"+otherU0.User.ID, nil), http.StatusNotFound, "not_found")
+	mgmtWant(t, "erase", c.do("DELETE", base+"/"+victim.User.ID, nil), http.StatusNoContent, "")
+	mgmtWant(t, "get erased", c.do("GET", base+"/"+victim.User.ID, nil), http.StatusNotFound, "not_found")
+	erasedAt := time.Now()
+	for _, srv := range []*testServer{b.srv, srv2} {
+		eventually(t, time.Second, "erased user's token refused", func() bool {
+			return mgmtMe(t, srv, tt.Slug, victim.AccessToken).Status == http.StatusUnauthorized
+		})
+	}
+	// /me fails anyway once the user row is gone; logout does not need the
+	// row, so it shows whether the token itself is still accepted. A
+	// logout that got through would revoke the session, so it is tried
+	// once per instance: at once where the erase ran, and on the other
+	// instance once the 1 s propagation bound has passed.
+	logout := func(srv *testServer) response {
+		return do(t, "POST", srv.URL+"/v1/t/"+tt.Slug+"/logout", nil, "Authorization", "Bearer "+victim.AccessToken)
+	}
+	mgmtWant(t, "erased user's token on logout", logout(b.srv), http.StatusUnauthorized, "invalid_token")
+	time.Sleep(time.Until(erasedAt.Add(time.Second)))
+	mgmtWant(t, "erased user's token on logout, other instance", logout(srv2), http.StatusUnauthorized, "invalid_token")
+	if r := mgmtRefresh(t, b.srv, tt.Slug, victim.RefreshToken); r.Status != http.StatusUnauthorized {
+		t.Errorf("refresh of erased user: %d %s", r.Status, r.Body)
+	}
+	for q, args := range map[string][]any{
+		`SELECT count(*) FROM users WHERE id = $1`:                               {victim.User.ID},
+		`SELECT count(*) FROM users WHERE openid = $1`:                           {victim.User.OpenID},
+		`SELECT count(*) FROM sessions WHERE user_id = $1`:                       {victim.User.ID},
+		`SELECT count(*) FROM sessions WHERE id = ANY($1::uuid[])`:               {sids},
+		`SELECT count(*) FROM refresh_tokens WHERE session_id = ANY($1::uuid[])`: {sids},
+	} {
+		if n := mgmtCount(t, b, q, args...); n != 0 {
+			t.Errorf("after erase: %s = %d, want 0", q, n)
+		}
+	}
+	mgmtWant(t, "erase twice", c.do("DELETE", base+"/"+victim.User.ID, nil), http.StatusNotFound, "not_found")
+	mgmtWant(t, "erase malformed", c.do("DELETE", base+"/x", nil), http.StatusNotFound, "not_found")
+	if got := mgmtIDs(mgmtAll(t, c, base, 50, "id"), "id"); slices.Contains(got, victim.User.ID) || len(got) != 6 {
+		t.Errorf("list after erase: %v", got)
+	}
+	mgmtWant(t, "other tenant's u0 untouched", c.do("GET", "/tenants/"+other.Slug+"/users/"+otherU0.User.ID, nil), http.StatusOK, "")
+
+	c.log.assertClean(t, tt.Secret, other.Secret)
+}
+
+func TestMgmtUsersPaginationUnderInserts(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	c := mgmtPlatform(t, b)
+	tt := mgmtTenant(t, b, c, "mu-pages", nil)
+	for i := 0; i < 23; i++ {
+		mgmtLogin(t, b, nil, tt, fmt.Sprintf("pre-%d", i))
+	}
+
+	// Keep logging new users in while paging.
+	var inserted atomic.Int64
+	var failures atomic.Int64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			body := fmt.Sprintf(`{"code":%q}`, b.wx.MintCode(tt.AppID, fmt.Sprintf("during-%d", i)))
+			resp, err := http.Post(b.srv.URL+"/v1/t/"+tt.Slug+"/login", "application/json", strings.NewReader(body))
+			if err != nil || resp.StatusCode != http.StatusOK {
+				failures.Add(1)
+				if resp != nil {
+					resp.Body.Close()
+				}
+				continue
+			}
+			resp.Body.Close()
+			inserted.Add(1)
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	waitInsert := func() {
+		t.Helper()
+		n := inserted.Load()
+		deadline := time.Now().Add(10 * time.Second)
+		for inserted.Load() <= n {
+			if time.Now().After(deadline) {
+				t.Fatalf("no user logged in concurrently (failures %d)", failures.Load())
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	waitInsert()
+
+	existing := map[string]bool{}
+	rows, err := b.db.Query(context.Background(), `SELECT id::text FROM users`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		existing[id] = true
+	}
+	rows.Close()
+
+	seen := map[string]int{}
+	var order []string
+	cursor := ""
+	pages := 0
+	for {
+		p := "/tenants/" + tt.Slug + "/users?limit=5"
+		if cursor != "" {
+			p += "&cursor=" + url.QueryEscape(cursor)
+		}
+		l := mgmtList(t, p, c.do("GET", p, nil))
+		pages++
+		for _, id := range mgmtIDs(l.Items, "id") {
+			seen[id]++
+			order = append(order, id)
+		}
+		if l.Next == nil {
+			break
+		}
+		if pages > 100 {
+			t.Fatal("pagination does not end")
+		}
+		cursor = *l.Next
+		waitInsert() // at least one insert between every two pages
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("user %s seen %d times", id, n)
+		}
+	}
+	for id := range existing {
+		if seen[id] != 1 {
+			t.Errorf("user %s existed before paging and was seen %d times", id, seen[id])
+		}
+	}
+	for i := 1; i < len(order); i++ {
+		if order[i] >= order[i-1] {
+			t.Errorf("order broken at %d: %s after %s", i, order[i], order[i-1])
+		}
+	}
+	if pages < 5 || failures.Load() != 0 {
+		t.Errorf("pages %d, concurrent login failures %d", pages, failures.Load())
+	}
+}
+
+// ---------------------------------------------------------------- API keys
+
+func TestMgmtAPIKeys(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	c := mgmtPlatform(t, b)
+	tt := mgmtTenant(t, b, c, "mk-one", nil)
+	other := mgmtTenant(t, b, c, "mk-two", nil)
+	platformID := mgmtPlatformKeyID(t, b)
+
+	r := mgmtWant(t, "create", c.do("POST", "/api-keys", map[string]any{"name": "ci deploy", "role": "tenant_operator", "tenant": tt.Slug}),
+		http.StatusCreated, "")
+	m := r.JSON(t)
+	id, _ := m["id"].(string)
+	plain, _ := m["key"].(string)
+	c.log.issue(t, plain)
+	if _, err := uuid.Parse(id); err != nil || m["name"] != "ci deploy" || m["role"] != "tenant_operator" || m["tenant"] != tt.Slug ||
+		m["created_at"] == nil || !strings.HasPrefix(plain, "mak_") || len(plain) < 40 {
+		t.Fatalf("create answer: %s", r.Body)
+	}
+	if bytes.Contains(r.Body, []byte("hash")) {
+		t.Errorf("create answer shows a hash: %s", r.Body)
+	}
+	if n := mgmtCount(t, b, `SELECT count(*) FROM api_keys WHERE key_hash = sha256($1::bytea)`, []byte(plain)); n != 1 {
+		t.Errorf("key stored as its SHA-256: %d rows", n)
+	}
+	if n := mgmtCount(t, b, `SELECT count(*) FROM api_keys a WHERE strpos(a::text, $1) > 0`, plain); n != 0 {
+		t.Errorf("plaintext key stored in %d rows", n)
+	}
+
+	find := func(what, path, id string) map[string]any {
+		t.Helper()
+		for _, it := range mgmtAll(t, c, path, 50, "id") {
+			if _, ok := it["key"]; ok {
+				t.Errorf("%s: list item shows a key: %v", what, it)
+			}
+			if it["id"] == id {
+				return it
+			}
+		}
+		return nil
+	}
+	it := find("list", "/api-keys", id)
+	if it == nil || it["name"] != "ci deploy" || it["role"] != "tenant_operator" || it["tenant"] != tt.Slug {
+		t.Fatalf("list: key %s missing or wrong: %v", id, it)
+	}
+	if v, ok := it["last_used_at"]; !ok || v != nil {
+		t.Errorf("unused key: last_used_at %v (present %v), want null", v, ok)
+	}
+	mgmtWant(t, "use the key", c.as(plain).do("GET", "/tenants/"+tt.Slug, nil), http.StatusOK, "")
+	if it := find("list after use", "/api-keys", id); it == nil || it["last_used_at"] == nil {
+		t.Errorf("used key: %v, want a last_used_at", it)
+	}
+
+	// Tenant filter, platform keys and pagination.
+	otherID, otherKey := mgmtCreateKey(t, c, "other", "tenant_viewer", other.Slug)
+	pID, pKey := mgmtCreateKey(t, c, "second platform key", "platform_admin", "")
+	if got := mgmtSorted(mgmtIDs(mgmtAll(t, c, "/api-keys?tenant="+tt.Slug, 50, "id"), "id")); !slices.Equal(got, []string{id}) {
+		t.Errorf("keys of %s: %v, want [%s]", tt.Slug, got, id)
+	}
+	all := mgmtAll(t, c, "/api-keys", 1, "id")
+	if got, want := mgmtSorted(mgmtIDs(all, "id")), mgmtSorted([]string{platformID, id, otherID, pID}); !slices.Equal(got, want) {
+		t.Errorf("paged key list: %v, want %v", got, want)
+	}
+	for _, k := range all {
+		if k["id"] == pID && (k["role"] != "platform_admin" || k["tenant"] != nil) {
+			t.Errorf("platform key listed as %v", k)
+		}
+	}
+	mgmtWant(t, "platform key created through the API works", c.as(pKey).do("GET", "/tenants", nil), http.StatusOK, "")
+	for _, q := range []string{"limit=0", "limit=201", "limit=x"} {
+		mgmtFields(t, "list "+q, c.do("GET", "/api-keys?"+q, nil), "limit")
+	}
+	for _, cur := range []string{"%25%25", base64.RawURLEncoding.EncodeToString([]byte("nope"))} {
+		mgmtFields(t, "list cursor "+cur, c.do("GET", "/api-keys?cursor="+cur, nil), "cursor")
+	}
+
+	// Invalid creates name the field and create nothing.
+	keysBefore := mgmtCount(t, b, `SELECT count(*) FROM api_keys`)
+	for what, tc := range map[string]struct {
+		body   any
+		fields []string
+	}{
+		"empty name":             {map[string]any{"name": "", "role": "tenant_viewer", "tenant": tt.Slug}, []string{"name"}},
+		"blank name":             {map[string]any{"name": "   ", "role": "tenant_viewer", "tenant": tt.Slug}, []string{"name"}},
+		"long name":              {map[string]any{"name": strings.Repeat("n", 101), "role": "tenant_viewer", "tenant": tt.Slug}, []string{"name"}},
+		"unknown role":           {map[string]any{"name": "x", "role": "root", "tenant": tt.Slug}, []string{"role"}},
+		"missing role":           {map[string]any{"name": "x", "tenant": tt.Slug}, []string{"role"}},
+		"tenant role, no slug":   {map[string]any{"name": "x", "role": "tenant_viewer"}, []string{"tenant"}},
+		"platform with a slug":   {map[string]any{"name": "x", "role": "platform_admin", "tenant": tt.Slug}, []string{"tenant"}},
+		"unknown tenant":         {map[string]any{"name": "x", "role": "tenant_viewer", "tenant": "mk-nobody"}, []string{"tenant"}},
+		"unknown field":          {map[string]any{"name": "x", "role": "tenant_viewer", "tenant": tt.Slug, "scopes": []string{"all"}}, []string{"scopes"}},
+		"role of the wrong type": {map[string]any{"name": "x", "role": 7, "tenant": tt.Slug}, []string{"role"}},
+	} {
+		mgmtFields(t, what, c.do("POST", "/api-keys", tc.body), tc.fields...)
+	}
+	mgmtWant(t, "broken JSON", c.do("POST", "/api-keys", `{"name":`), http.StatusBadRequest, "invalid_request")
+	mgmtWant(t, "no body", c.do("POST", "/api-keys", nil), http.StatusBadRequest, "invalid_request")
+	if n := mgmtCount(t, b, `SELECT count(*) FROM api_keys`); n != keysBefore {
+		t.Errorf("refused creates left %d new keys", n-keysBefore)
+	}
+
+	// Revoke.
+	mgmtWant(t, "revoke", c.do("DELETE", "/api-keys/"+id, nil), http.StatusNoContent, "")
+	mgmtWant(t, "revoked key", c.as(plain).do("GET", "/tenants/"+tt.Slug, nil), http.StatusUnauthorized, "unauthorized")
+	mgmtWant(t, "revoke again", c.do("DELETE", "/api-keys/"+id, nil), http.StatusNotFound, "not_found")
+	mgmtWant(t, "revoke unknown", c.do("DELETE", "/api-keys/"+uuid.NewString(), nil), http.StatusNotFound, "not_found")
+	mgmtWant(t, "revoke malformed", c.do("DELETE", "/api-keys/nope", nil), http.StatusNotFound, "not_found")
+	if it := find("list after revoke", "/api-keys", id); it != nil {
+		t.Errorf("revoked key still listed: %v", it)
+	}
+	mgmtWant(t, "other keys still work", c.as(otherKey).do("GET", "/tenants/"+other.Slug, nil), http.StatusOK, "")
+
+	// Authentication failures.
+	for name, h := range map[string]string{
+		"no key":      "",
+		"unknown key": "Bearer mak_" + strings.Repeat("A", 43),
+		"not a key":   "Bearer hunter2",
+		"basic":       "Basic " + otherKey,
+		"huge key":    "Bearer mak_" + strings.Repeat("A", 5000),
+	} {
+		r := do(t, "GET", b.srv.URL+"/api/v1/tenants/"+other.Slug, nil, "Authorization", h)
+		c.log.add(name, r.Body)
+		mgmtWant(t, name, r, http.StatusUnauthorized, "unauthorized")
+		if r.Header.Get("WWW-Authenticate") == "" {
+			t.Errorf("%s: no WWW-Authenticate", name)
+		}
+	}
+
+	c.log.assertClean(t, plain, otherKey, pKey, b.apiKey, tt.Secret, other.Secret)
+}
+
+// ---------------------------------------------------------------- admins
+
+func TestMgmtAdmins(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	c := mgmtPlatform(t, b)
+	one := mgmtTenant(t, b, c, "ma-one", nil)
+	two := mgmtTenant(t, b, c, "ma-two", nil)
+	pw1, pw2 := "first correct horse battery", "second staple of the battery"
+	ctx := context.Background()
+	accounts := admin.NewAccounts(b.db)
+
+	r := mgmtWant(t, "create", c.do("POST", "/admins", map[string]any{"email": "Alice@Example.com", "password": pw1,
+		"roles": []map[string]any{{"role": "tenant_admin", "tenant": one.Slug}}}), http.StatusCreated, "")
+	for _, bad := range []string{"password", "hash", "argon2"} {
+		if bytes.Contains(r.Body, []byte(bad)) {
+			t.Errorf("create answer mentions %q: %s", bad, r.Body)
+		}
+	}
+	var acct admin.Account
+	if err := json.Unmarshal(r.Body, &acct); err != nil {
+		t.Fatal(err)
+	}
+	if acct.ID == uuid.Nil || acct.Email != "Alice@Example.com" || acct.Disabled || len(acct.Roles) != 1 ||
+		acct.Roles[0].Role != admin.RoleTenantAdmin || acct.Roles[0].Tenant == nil || *acct.Roles[0].Tenant != one.Slug ||
+		acct.CreatedAt.IsZero() {
+		t.Fatalf("created admin: %s", r.Body)
+	}
+	id := acct.ID.String()
+	var hash string
+	if err := b.db.QueryRow(ctx, `SELECT password_hash FROM admins WHERE id = $1`, id).Scan(&hash); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(hash, "$argon2id$") || strings.Contains(hash, pw1) {
+		t.Errorf("stored password is not an argon2id hash: %.20s", hash)
+	}
+	if _, err := accounts.VerifyPassword(ctx, "alice@example.com", pw1); err != nil {
+		t.Errorf("the new admin cannot sign in: %v", err)
+	}
+
+	// Refused creates.
+	before := mgmtCount(t, b, `SELECT count(*) FROM admins`)
+	mgmtWant(t, "duplicate email, other case", c.do("POST", "/admins", map[string]any{"email": "alice@EXAMPLE.com", "password": pw2,
+		"roles": []map[string]any{{"role": "platform_admin"}}}), http.StatusConflict, "conflict")
+	roles := func(rs ...map[string]any) []map[string]any { return append([]map[string]any{}, rs...) }
+	for what, tc := range map[string]struct {
+		body   map[string]any
+		fields []string
+	}{
+		"weak password":        {map[string]any{"email": "b@example.com", "password": "short", "roles": roles(map[string]any{"role": "platform_admin"})}, []string{"password"}},
+		"11-char password":     {map[string]any{"email": "b@example.com", "password": "elevenchars", "roles": roles(map[string]any{"role": "platform_admin"})}, []string{"password"}},
+		"no password":          {map[string]any{"email": "b@example.com", "roles": roles(map[string]any{"role": "platform_admin"})}, []string{"password"}},
+		"bad email":            {map[string]any{"email": "not an email", "password": pw2, "roles": roles(map[string]any{"role": "platform_admin"})}, []string{"email"}},
+		"display-name email":   {map[string]any{"email": "Bob <b@example.com>", "password": pw2, "roles": roles(map[string]any{"role": "platform_admin"})}, []string{"email"}},
+		"unknown role":         {map[string]any{"email": "b@example.com", "password": pw2, "roles": roles(map[string]any{"role": "root"})}, []string{"roles"}},
+		"no roles":             {map[string]any{"email": "b@example.com", "password": pw2, "roles": roles()}, []string{"roles"}},
+		"tenant role, no slug": {map[string]any{"email": "b@example.com", "password": pw2, "roles": roles(map[string]any{"role": "tenant_viewer"})}, []string{"roles"}},
+		"platform with slug":   {map[string]any{"email": "b@example.com", "password": pw2, "roles": roles(map[string]any{"role": "platform_admin", "tenant": one.Slug})}, []string{"roles"}},
+		"unknown tenant":       {map[string]any{"email": "b@example.com", "password": pw2, "roles": roles(map[string]any{"role": "tenant_viewer", "tenant": "ma-nobody"})}, []string{"roles"}},
+		"two roles in one tenant": {map[string]any{"email": "b@example.com", "password": pw2, "roles": roles(
+			map[string]any{"role": "tenant_viewer", "tenant": one.Slug}, map[string]any{"role": "tenant_admin", "tenant": one.Slug})}, []string{"roles"}},
+		"unknown field": {map[string]any{"email": "b@example.com", "password": pw2, "roles": roles(map[string]any{"role": "platform_admin"}), "name": "Bob"}, []string{"name"}},
+	} {
+		mgmtFields(t, what, c.do("POST", "/admins", tc.body), tc.fields...)
+	}
+	if n := mgmtCount(t, b, `SELECT count(*) FROM admins`); n != before {
+		t.Errorf("refused creates left %d accounts", n-before)
+	}
+	if n := mgmtCount(t, b, `SELECT count(*) FROM admin_roles`); n != 1 {
+		t.Errorf("%d role bindings, want 1", n)
+	}
+
+	// Get and list.
+	r = mgmtWant(t, "get", c.do("GET", "/admins/"+id, nil), http.StatusOK, "")
+	if m := r.JSON(t); m["id"] != id || m["email"] != "Alice@Example.com" || m["disabled"] != false {
+		t.Errorf("get: %s", r.Body)
+	}
+	mgmtWant(t, "get unknown", c.do("GET", "/admins/"+uuid.NewString(), nil), http.StatusNotFound, "not_found")
+	mgmtWant(t, "get malformed", c.do("GET", "/admins/nope", nil), http.StatusNotFound, "not_found")
+	var more []string
+	for i := 0; i < 3; i++ {
+		aid := uuid.Must(uuid.NewV7()).String()
+		if _, err := b.db.Exec(ctx, `INSERT INTO admins (id, email, password_hash) VALUES ($1, $2, 'x')`, aid, fmt.Sprintf("more%d@example.com", i)); err != nil {
+			t.Fatal(err)
+		}
+		more = append(more, aid)
+	}
+	if got, want := mgmtSorted(mgmtIDs(mgmtAll(t, c, "/admins", 1, "id"), "id")), mgmtSorted(append([]string{id}, more...)); !slices.Equal(got, want) {
+		t.Errorf("paged admin list: %v, want %v", got, want)
+	}
+	mgmtFields(t, "admins bad limit", c.do("GET", "/admins?limit=0", nil), "limit")
+	mgmtFields(t, "admins bad cursor", c.do("GET", "/admins?cursor="+base64.RawURLEncoding.EncodeToString([]byte("zz")), nil), "cursor")
+
+	// Update.
+	patch := func(what string, body any) map[string]any {
+		t.Helper()
+		r := mgmtWant(t, what, c.do("PATCH", "/admins/"+id, body), http.StatusOK, "")
+		if bytes.Contains(r.Body, []byte("password")) || bytes.Contains(r.Body, []byte("argon2")) {
+			t.Errorf("%s: answer mentions the password: %s", what, r.Body)
+		}
+		return r.JSON(t)
+	}
+	if m := patch("disable", map[string]any{"disabled": true}); m["disabled"] != true {
+		t.Errorf("disable: %v", m)
+	}
+	if _, err := accounts.VerifyPassword(ctx, "alice@example.com", pw1); err == nil {
+		t.Error("a disabled admin can sign in")
+	}
+	if m := patch("enable", map[string]any{"disabled": false}); m["disabled"] != false {
+		t.Errorf("enable: %v", m)
+	}
+	m := patch("roles", map[string]any{"roles": roles(map[string]any{"role": "tenant_operator", "tenant": two.Slug},
+		map[string]any{"role": "tenant_viewer", "tenant": one.Slug})})
+	got, _ := json.Marshal(m["roles"])
+	if want := `[{"role":"tenant_viewer","tenant":"ma-one"},{"role":"tenant_operator","tenant":"ma-two"}]`; string(got) != want {
+		t.Errorf("roles after patch: %s, want %s", got, want)
+	}
+	mgmtFields(t, "weak new password", c.do("PATCH", "/admins/"+id, map[string]any{"password": "short"}), "password")
+	mgmtFields(t, "empty roles", c.do("PATCH", "/admins/"+id, map[string]any{"roles": roles()}), "roles")
+	mgmtFields(t, "bad role", c.do("PATCH", "/admins/"+id, map[string]any{"roles": roles(map[string]any{"role": "root"})}), "roles")
+	mgmtFields(t, "unknown tenant", c.do("PATCH", "/admins/"+id, map[string]any{"roles": roles(map[string]any{"role": "tenant_viewer", "tenant": "ma-nobody"})}), "roles")
+	mgmtFields(t, "patch email", c.do("PATCH", "/admins/"+id, map[string]any{"email": "x@example.com"}), "email")
+	// The refused patches kept the roles.
+	got, _ = json.Marshal(mgmtWant(t, "get", c.do("GET", "/admins/"+id, nil), http.StatusOK, "").JSON(t)["roles"])
+	if want := `[{"role":"tenant_viewer","tenant":"ma-one"},{"role":"tenant_operator","tenant":"ma-two"}]`; string(got) != want {
+		t.Errorf("roles after refused patches: %s, want %s", got, want)
+	}
+	patch("password", map[string]any{"password": pw2})
+	if _, err := accounts.VerifyPassword(ctx, "alice@example.com", pw2); err != nil {
+		t.Errorf("new password refused: %v", err)
+	}
+	if _, err := accounts.VerifyPassword(ctx, "alice@example.com", pw1); err == nil {
+		t.Error("old password still accepted")
+	}
+	mgmtWant(t, "patch unknown", c.do("PATCH", "/admins/"+uuid.NewString(), map[string]any{"disabled": true}), http.StatusNotFound, "not_found")
+	mgmtWant(t, "patch malformed", c.do("PATCH", "/admins/nope", map[string]any{"disabled": true}), http.StatusNotFound, "not_found")
+
+	// Delete.
+	mgmtWant(t, "delete", c.do("DELETE", "/admins/"+id, nil), http.StatusNoContent, "")
+	mgmtWant(t, "get deleted", c.do("GET", "/admins/"+id, nil), http.StatusNotFound, "not_found")
+	mgmtWant(t, "delete again", c.do("DELETE", "/admins/"+id, nil), http.StatusNotFound, "not_found")
+	mgmtWant(t, "delete malformed", c.do("DELETE", "/admins/nope", nil), http.StatusNotFound, "not_found")
+	if n := mgmtCount(t, b, `SELECT count(*) FROM admin_roles WHERE admin_id = $1`, id); n != 0 {
+		t.Errorf("%d role bindings left after delete", n)
+	}
+
+	c.log.assertClean(t, pw1, pw2, one.Secret, two.Secret)
+}
+
+// ---------------------------------------------------------------- audit
+
+func TestMgmtAudit(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	c := mgmtPlatform(t, b)
+	platformID := mgmtPlatformKeyID(t, b)
+	ctx := context.Background()
+	start := time.Now().Add(-time.Second)
+
+	// Every kind of change, remembering the request id of each.
+	want := map[string]string{} // action -> request id
+	doing := func(action, what string, r response, status int) response {
+		t.Helper()
+		mgmtWant(t, what, r, status, "")
+		id := r.Header.Get("X-Request-ID")
+		if id == "" {
+			t.Fatalf("%s: no X-Request-ID", what)
+		}
+		want[action] = id
+		return r
+	}
+	secret1 := "original-app-secret-" + uuid.NewString()[:8]
+	secret2 := "changed-app-secret-" + uuid.NewString()[:8]
+	slug := "mau-audit"
+	appID := "wxmauaudit00000000"
+	b.wx.AddApp(appID, secret1, "")
+	doing("tenant.create", "create tenant", c.do("POST", "/tenants", map[string]any{"slug": slug, "name": "Audited",
+		"wechat_appid": appID, "wechat_secret": secret1, "rate_limits": mgmtHighLimits}), http.StatusCreated)
+	tt := testTenant{Slug: slug, AppID: appID, Secret: secret1}
+	doing("tenant.update", "update tenant", c.do("PATCH", "/tenants/"+slug, map[string]any{"name": "Audited 2", "wechat_secret": secret2}), http.StatusOK)
+	b.wx.AddApp(appID, secret2, "")
+	tt.Secret = secret2
+	doing("key.rotate", "rotate", c.do("POST", "/tenants/"+slug+"/keys/rotate", nil), http.StatusCreated)
+	r := doing("apikey.create", "create key", c.do("POST", "/api-keys", map[string]any{"name": "audited key", "role": "tenant_admin", "tenant": slug}), http.StatusCreated)
+	keyID, _ := r.JSON(t)["id"].(string)
+	tenantKey, _ := r.JSON(t)["key"].(string)
+	c.log.issue(t, tenantKey)
+	// The tenant key acts once, so there is a second actor.
+	tk := c.as(tenantKey)
+	r = mgmtWant(t, "rotate by the tenant key", tk.do("POST", "/tenants/"+slug+"/keys/rotate", nil), http.StatusCreated, "")
+	tenantKeyRequest := r.Header.Get("X-Request-ID")
+	doing("apikey.revoke", "revoke key", c.do("DELETE", "/api-keys/"+keyID, nil), http.StatusNoContent)
+	user := mgmtLogin(t, b, nil, tt, "someone")
+	doing("user.revoke_sessions", "revoke sessions", c.do("POST", "/tenants/"+slug+"/users/"+user.User.ID+"/revoke-sessions", nil), http.StatusOK)
+	doing("user.erase", "erase", c.do("DELETE", "/tenants/"+slug+"/users/"+user.User.ID, nil), http.StatusNoContent)
+	adminPW, adminPW2 := "audited admin password", "audited admin password two"
+	r = doing("admin.create", "create admin", c.do("POST", "/admins", map[string]any{"email": "audit@example.com", "password": adminPW,
+		"roles": []map[string]any{{"role": "tenant_viewer", "tenant": slug}}}), http.StatusCreated)
+	adminID, _ := r.JSON(t)["id"].(string)
+	doing("admin.update", "update admin", c.do("PATCH", "/admins/"+adminID, map[string]any{"password": adminPW2, "disabled": true}), http.StatusOK)
+
+	type entry struct {
+		ID         int64                     `json:"id"`
+		At         time.Time                 `json:"at"`
+		ActorType  string                    `json:"actor_type"`
+		ActorID    string                    `json:"actor_id"`
+		ActorName  string                    `json:"actor_name"`
+		ActorRole  string                    `json:"actor_role"`
+		Action     string                    `json:"action"`
+		Tenant     *string                   `json:"tenant"`
+		TargetType string                    `json:"target_type"`
+		TargetID   string                    `json:"target_id"`
+		IP         *string                   `json:"ip"`
+		RequestID  string                    `json:"request_id"`
+		Diff       map[string]map[string]any `json:"diff"`
+	}
+	list := func(query string) ([]entry, *string) {
+		t.Helper()
+		r := mgmtWant(t, "audit "+query, c.do("GET", "/audit?"+query, nil), http.StatusOK, "")
+		var l struct {
+			Items []entry `json:"items"`
+			Next  *string `json:"next_cursor"`
+		}
+		if err := json.Unmarshal(r.Body, &l); err != nil {
+			t.Fatalf("audit %s: %v: %s", query, err, r.Body)
+		}
+		if l.Items == nil {
+			t.Fatalf("audit %s: items null: %s", query, r.Body)
+		}
+		return l.Items, l.Next
+	}
+	actions := func(es []entry) []string {
+		var out []string
+		for _, e := range es {
+			out = append(out, e.Action)
+		}
+		return out
+	}
+
+	tenantEntries, next := list("tenant=" + slug)
+	if next != nil {
+		t.Fatalf("more than one page: %v", next)
+	}
+	if got, wantActs := actions(tenantEntries), []string{"user.erase", "user.revoke_sessions", "apikey.revoke", "key.rotate",
+		"apikey.create", "key.rotate", "tenant.update", "tenant.create"}; !slices.Equal(got, wantActs) {
+		t.Fatalf("actions of %s, newest first: %v, want %v", slug, got, wantActs)
+	}
+	byAction := map[string]entry{}
+	for _, e := range tenantEntries {
+		if e.Tenant == nil || *e.Tenant != slug {
+			t.Errorf("%s: tenant %v", e.Action, e.Tenant)
+		}
+		if e.RequestID == tenantKeyRequest {
+			if e.ActorType != "apikey" || e.ActorID != keyID || e.ActorRole != "tenant_admin" || e.ActorName != "audited key" {
+				t.Errorf("entry made by the tenant key: %+v", e)
+			}
+			continue
+		}
+		byAction[e.Action] = e
+	}
+	admins, _ := list("action=admin.")
+	for _, e := range admins {
+		byAction[e.Action] = e
+	}
+	for action, reqID := range want {
+		e, ok := byAction[action]
+		if !ok {
+			t.Errorf("no %s entry", action)
+			continue
+		}
+		if e.ActorType != "apikey" || e.ActorID != platformID || e.ActorRole != "platform_admin" || e.ActorName != "test" {
+			t.Errorf("%s: actor %s/%s/%s/%s, want apikey/%s/test/platform_admin", action, e.ActorType, e.ActorID, e.ActorName, e.ActorRole, platformID)
+		}
+		if e.IP == nil || *e.IP != "127.0.0.1" {
+			t.Errorf("%s: ip %v", action, e.IP)
+		}
+		if e.RequestID != reqID {
+			t.Errorf("%s: request_id %q, want %q", action, e.RequestID, reqID)
+		}
+		if e.At.Before(start) || e.At.After(time.Now().Add(time.Second)) {
+			t.Errorf("%s: at %v", action, e.At)
+		}
+	}
+	if e := byAction["tenant.update"]; e.Diff["name"]["from"] != "Audited" || e.Diff["name"]["to"] != "Audited 2" ||
+		e.Diff["wechat_secret"]["from"] != admin.Masked || e.Diff["wechat_secret"]["to"] != admin.Masked {
+		t.Errorf("tenant.update diff: %v", e.Diff)
+	}
+	if e := byAction["user.erase"]; e.TargetType != "user" || e.TargetID != user.User.ID {
+		t.Errorf("user.erase target: %s/%s", e.TargetType, e.TargetID)
+	}
+	if e := byAction["apikey.revoke"]; e.TargetID != keyID {
+		t.Errorf("apikey.revoke target: %s", e.TargetID)
+	}
+	if e := byAction["admin.update"]; e.TargetID != adminID || e.Diff["disabled"]["to"] != true ||
+		e.Diff["password"]["from"] != admin.Masked || e.Diff["password"]["to"] != admin.Masked {
+		t.Errorf("admin.update: %+v", e)
+	}
+	if e := byAction["admin.create"]; e.TargetID != adminID || e.Tenant != nil {
+		t.Errorf("admin.create: %+v", e)
+	}
+
+	// Filters.
+	if got, _ := list("tenant=" + slug + "&action=tenant."); !slices.Equal(actions(got), []string{"tenant.update", "tenant.create"}) {
+		t.Errorf("prefix tenant.: %v", actions(got))
+	}
+	if got, _ := list("action=tenant.update"); !slices.Equal(actions(got), []string{"tenant.update"}) {
+		t.Errorf("exact tenant.update: %v", actions(got))
+	}
+	if got, _ := list("action=tenant"); len(got) != 0 {
+		t.Errorf("action=tenant (neither exact nor a prefix with a dot): %v", actions(got))
+	}
+	if got, _ := list("action=key.rotate"); len(got) != 2 {
+		t.Errorf("key.rotate: %v", actions(got))
+	}
+	if got, _ := list("actor=" + keyID); len(got) != 1 || got[0].Action != "key.rotate" || got[0].RequestID != tenantKeyRequest {
+		t.Errorf("actor=tenant key: %+v", got)
+	}
+	if got, _ := list("actor=" + platformID + "&tenant=" + slug); len(got) != 7 {
+		t.Errorf("actor=platform key: %v", actions(got))
+	}
+	if got, _ := list("actor=" + uuid.NewString()); len(got) != 0 {
+		t.Errorf("unknown actor: %v", actions(got))
+	}
+	rfc := func(tm time.Time) string { return url.QueryEscape(tm.Format(time.RFC3339Nano)) }
+	pivot := byAction["key.rotate"] // the first rotation
+	if pivot.ID == 0 {
+		t.Fatal("no key.rotate entry")
+	}
+	sinceGot, _ := list("tenant=" + slug + "&since=" + rfc(pivot.At))
+	untilGot, _ := list("tenant=" + slug + "&until=" + rfc(pivot.At))
+	if len(sinceGot)+len(untilGot) != len(tenantEntries) || len(untilGot) != 2 ||
+		sinceGot[len(sinceGot)-1].ID != pivot.ID || untilGot[0].Action != "tenant.update" {
+		t.Errorf("since/until %v: since %v, until %v", pivot.At, actions(sinceGot), actions(untilGot))
+	}
+	if got, _ := list("tenant=" + slug + "&since=" + rfc(pivot.At) + "&until=" + rfc(byAction["apikey.revoke"].At)); !slices.Equal(actions(got), []string{"key.rotate", "apikey.create", "key.rotate"}) {
+		t.Errorf("since+until: %v", actions(got))
+	}
+	if got, _ := list("since=" + rfc(time.Now().Add(time.Hour))); len(got) != 0 {
+		t.Errorf("since the future: %v", actions(got))
+	}
+	if got, _ := list("until=" + rfc(start.Add(-time.Hour))); len(got) != 0 {
+		t.Errorf("until the past: %v", actions(got))
+	}
+	for _, q := range []string{"since=yesterday", "since=2024-01-01", "since=" + url.QueryEscape("2024-01-01 10:00:00")} {
+		mgmtFields(t, q, c.do("GET", "/audit?"+q, nil), "since")
+	}
+	mgmtFields(t, "bad until", c.do("GET", "/audit?until=tomorrow", nil), "until")
+	for _, q := range []string{"limit=0", "limit=201", "limit=x"} {
+		mgmtFields(t, q, c.do("GET", "/audit?"+q, nil), "limit")
+	}
+	for _, cur := range []string{"%25%25", base64.RawURLEncoding.EncodeToString([]byte("abc")), base64.RawURLEncoding.EncodeToString([]byte("-5"))} {
+		mgmtFields(t, "cursor "+cur, c.do("GET", "/audit?cursor="+cur, nil), "cursor")
+	}
+	mgmtFields(t, "unknown tenant", c.do("GET", "/audit?tenant=mau-nobody", nil), "tenant")
+
+	// Cursor paging.
+	paged := mgmtAll(t, c, "/audit?tenant="+slug, 3, "id")
+	var pagedIDs []float64
+	for _, e := range paged {
+		pagedIDs = append(pagedIDs, e["id"].(float64))
+	}
+	if len(paged) != len(tenantEntries) {
+		t.Errorf("paged audit has %d entries, want %d", len(paged), len(tenantEntries))
+	}
+	for i := 1; i < len(pagedIDs); i++ {
+		if pagedIDs[i] >= pagedIDs[i-1] {
+			t.Errorf("audit paging not newest first: %v", pagedIDs)
+			break
+		}
+	}
+	everything := mgmtAll(t, c, "/audit", 2, "id")
+	if n := mgmtCount(t, b, `SELECT count(*) FROM audit_log`); len(everything) != n {
+		t.Errorf("paged platform audit: %d entries, table has %d", len(everything), n)
+	}
+
+	// Append-only, whatever the connection may do.
+	for _, q := range []string{`UPDATE audit_log SET action = 'x'`, `DELETE FROM audit_log`, `TRUNCATE audit_log`,
+		`UPDATE audit_log SET diff = '{}' WHERE action = 'tenant.update'`} {
+		if _, err := b.db.Exec(ctx, q); err == nil {
+			t.Errorf("%s succeeded on the append-only audit log", q)
+		}
+	}
+	if n := mgmtCount(t, b, `SELECT count(*) FROM audit_log WHERE action = 'x'`); n != 0 {
+		t.Errorf("%d audit rows rewritten", n)
+	}
+	if got, _ := list("tenant=" + slug); len(got) != len(tenantEntries) {
+		t.Errorf("audit entries after delete attempts: %d, want %d", len(got), len(tenantEntries))
+	}
+
+	// No secret in any response or any audit row.
+	secrets := []string{secret1, secret2, adminPW, adminPW2, tenantKey, b.apiKey}
+	c.log.assertClean(t, secrets...)
+	rows, err := b.db.Query(ctx, `SELECT a::text FROM audit_log a`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var row string
+		if err := rows.Scan(&row); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		for _, s := range secrets {
+			if strings.Contains(row, s) {
+				t.Errorf("audit row carries a secret (%.8s...): %s", s, row)
+			}
+		}
+		if strings.Contains(row, "argon2") {
+			t.Errorf("audit row carries a password hash: %s", row)
+		}
+	}
+	if n < len(want) {
+		t.Errorf("only %d audit rows", n)
+	}
+}
+
+// ---------------------------------------------------------------- CLI
+
+// TestMgmtCLI runs the admin and apikey commands in-process against the
+// bundle's database and Redis. It sets environment variables, so it cannot
+// run in parallel.
+func TestMgmtCLI(t *testing.T) {
+	b := setup(t)
+	c := mgmtPlatform(t, b)
+	tt := mgmtTenant(t, b, c, "mcli-one", nil)
+	t.Setenv("DATABASE_URL", b.cfg.DatabaseURL)
+	t.Setenv("REDIS_URL", b.cfg.RedisURL)
+	t.Setenv("MINIAUTH_REDIS_PREFIX", b.cfg.RedisPrefix)
+	t.Setenv("MINIAUTH_MASTER_KEY", base64.StdEncoding.EncodeToString(b.cfg.MasterKey))
+	t.Setenv("MINIAUTH_ENV", "production")
+	t.Setenv("MINIAUTH_LOG_LEVEL", "debug")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cli := func(stdin string, args ...string) (string, string, error) {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		err := run(ctx, args, strings.NewReader(stdin), &stdout, &stderr)
+		return stdout.String(), stderr.String(), err
+	}
+	const pw = "a-long-password-123"
+
+	// admin create.
+	out, errOut, err := cli(pw+"\n", "admin", "create", "--email", "x@y.z", "--role", "tenant_viewer", "--tenant", tt.Slug)
+	if err != nil {
+		t.Fatalf("admin create: %v\nstdout: %s\nstderr: %s", err, out, errOut)
+	}
+	if strings.Contains(out+errOut, pw) {
+		t.Errorf("admin create printed the password: %s %s", out, errOut)
+	}
+	var found map[string]any
+	for _, a := range mgmtAll(t, c, "/admins", 50, "id") {
+		if a["email"] == "x@y.z" {
+			found = a
+		}
+	}
+	if found == nil {
+		t.Fatal("the CLI's admin is not listed")
+	}
+	if got, _ := json.Marshal(found["roles"]); string(got) != `[{"role":"tenant_viewer","tenant":"mcli-one"}]` || found["disabled"] != false {
+		t.Errorf("CLI admin: %v", found)
+	}
+	if _, err := admin.NewAccounts(b.db).VerifyPassword(ctx, "x@y.z", pw); err != nil {
+		t.Errorf("CLI admin cannot sign in with the stdin password: %v", err)
+	}
+
+	// Refused.
+	for what, tc := range map[string]struct {
+		stdin string
+		args  []string
+	}{
+		"short password":   {"short\n", []string{"admin", "create", "--email", "s@y.z", "--role", "tenant_viewer", "--tenant", tt.Slug}},
+		"no password":      {"", []string{"admin", "create", "--email", "s@y.z", "--role", "tenant_viewer", "--tenant", tt.Slug}},
+		"unknown role":     {pw + "\n", []string{"admin", "create", "--email", "s@y.z", "--role", "root"}},
+		"unknown tenant":   {pw + "\n", []string{"admin", "create", "--email", "s@y.z", "--role", "tenant_viewer", "--tenant", "mcli-nobody"}},
+		"duplicate email":  {pw + "\n", []string{"admin", "create", "--email", "X@Y.Z", "--role", "platform_admin"}},
+		"key without role": {"", []string{"apikey", "create", "--name", "k"}},
+		"key without name": {"", []string{"apikey", "create", "--role", "platform_admin"}},
+		"key, no tenant":   {"", []string{"apikey", "create", "--name", "k", "--role", "tenant_viewer"}},
+		"key, bad tenant":  {"", []string{"apikey", "create", "--name", "k", "--role", "tenant_viewer", "--tenant", "mcli-nobody"}},
+	} {
+		adminsBefore, keysBefore := mgmtCount(t, b, `SELECT count(*) FROM admins`), mgmtCount(t, b, `SELECT count(*) FROM api_keys`)
+		out, errOut, err := cli(tc.stdin, tc.args...)
+		if err == nil {
+			t.Errorf("%s: no error; stdout %q", what, out)
+		}
+		if strings.Contains(out, "mak_") {
+			t.Errorf("%s: printed a key: %q", what, out)
+		}
+		if strings.Contains(out+errOut+fmt.Sprint(err), pw) {
+			t.Errorf("%s: the password was printed", what)
+		}
+		if a, k := mgmtCount(t, b, `SELECT count(*) FROM admins`), mgmtCount(t, b, `SELECT count(*) FROM api_keys`); a != adminsBefore || k != keysBefore {
+			t.Errorf("%s: left %d admins and %d keys behind", what, a-adminsBefore, k-keysBefore)
+		}
+	}
+	if _, _, err := cli("short\n", "admin", "create", "--email", "s@y.z", "--role", "tenant_viewer", "--tenant", tt.Slug); err == nil ||
+		!strings.Contains(err.Error(), "password") {
+		t.Errorf("short password error does not name the password: %v", err)
+	}
+
+	// apikey create: the key alone on the last line, usable at once.
+	out, errOut, err = cli("", "apikey", "create", "--name", "cli key", "--role", "tenant_admin", "--tenant", tt.Slug)
+	if err != nil {
+		t.Fatalf("apikey create: %v\nstderr: %s", err, errOut)
+	}
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	key := lines[len(lines)-1]
+	if !strings.HasPrefix(key, "mak_") || strings.ContainsAny(key, " \t") || !strings.HasSuffix(out, key+"\n") {
+		t.Fatalf("apikey create stdout: %q", out)
+	}
+	if strings.Contains(errOut, key) {
+		t.Errorf("the key was logged to stderr")
+	}
+	kc := c.as(key)
+	mgmtWant(t, "CLI key reads its tenant", kc.do("GET", "/tenants/"+tt.Slug, nil), http.StatusOK, "")
+	mgmtWant(t, "CLI key acts as tenant_admin", kc.do("POST", "/tenants/"+tt.Slug+"/keys/rotate", nil), http.StatusCreated, "")
+	mgmtWant(t, "CLI key is not platform", kc.do("GET", "/tenants", nil), http.StatusForbidden, "forbidden")
+
+	// A platform key from the CLI works on a second instance at once.
+	out, errOut, err = cli("", "apikey", "create", "--name", "cli platform", "--role", "platform_admin")
+	if err != nil {
+		t.Fatalf("apikey create platform: %v\nstderr: %s", err, errOut)
+	}
+	lines = strings.Split(strings.TrimRight(out, "\n"), "\n")
+	pkey := lines[len(lines)-1]
+	mgmtWant(t, "CLI platform key", c.as(pkey).do("GET", "/tenants", nil), http.StatusOK, "")
+
+	// Both commands wrote audit rows as the CLI.
+	type row struct{ action, actorType, targetID, diff string }
+	var rows []row
+	q, err := b.db.Query(ctx, `SELECT action, actor_type, target_id, diff::text FROM audit_log WHERE actor_type = 'cli' ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for q.Next() {
+		var r row
+		if err := q.Scan(&r.action, &r.actorType, &r.targetID, &r.diff); err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, r)
+	}
+	q.Close()
+	var acts []string
+	for _, r := range rows {
+		acts = append(acts, r.action)
+		for _, s := range []string{pw, key, pkey} {
+			if strings.Contains(r.diff+r.targetID, s) {
+				t.Errorf("CLI audit row %s carries a secret", r.action)
+			}
+		}
+	}
+	if !slices.Equal(acts, []string{"admin.create", "apikey.create", "apikey.create"}) {
+		t.Errorf("CLI audit actions: %v", acts)
+	}
+	if len(rows) > 0 && rows[0].targetID != fmt.Sprint(found["id"]) {
+		t.Errorf("admin.create target %s, want %v", rows[0].targetID, found["id"])
+	}
+	// And the audit API shows them with actor_type cli.
+	r := mgmtWant(t, "audit of the CLI", c.do("GET", "/audit?tenant="+tt.Slug+"&action=apikey.create", nil), http.StatusOK, "")
+	if !bytes.Contains(r.Body, []byte(`"actor_type":"cli"`)) {
+		t.Errorf("audit API does not show the CLI entry: %s", r.Body)
+	}
+	c.log.assertClean(t, pw, key, pkey, tt.Secret)
+}
