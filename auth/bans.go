@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -57,6 +58,7 @@ var errAlreadyBanned = errors.New("already banned")
 // in-memory set, reloaded when a ban of that tenant changes anywhere.
 type Bans struct {
 	db       *pgxpool.Pool
+	log      *slog.Logger
 	changes  Changes
 	sessions *Sessions
 	now      func() time.Time
@@ -83,8 +85,8 @@ type banSet struct {
 	at     time.Time
 }
 
-func newBans(db *pgxpool.Pool, changes Changes, sessions *Sessions) *Bans {
-	b := &Bans{db: db, changes: changes, sessions: sessions, now: time.Now, maxAge: 30 * time.Second, sets: map[int64]*banSet{}}
+func newBans(db *pgxpool.Pool, changes Changes, sessions *Sessions, log *slog.Logger) *Bans {
+	b := &Bans{db: db, log: log, changes: changes, sessions: sessions, now: time.Now, maxAge: 30 * time.Second, sets: map[int64]*banSet{}}
 	changes.Subscribe(TopicBans, func(payload string) {
 		if id, err := strconv.ParseInt(payload, 10, 64); err == nil {
 			b.drop(id)
@@ -136,7 +138,7 @@ func (b *Bans) load(ctx context.Context, tenantID int64) (*banSet, error) {
 	rows, err := b.db.Query(ctx, `
 		SELECT b.kind, b.target, b.expires_at, u.id
 		FROM bans b LEFT JOIN users u ON b.kind = 'openid' AND u.tenant_id = b.tenant_id AND u.openid = b.target
-		WHERE b.tenant_id IS NOT DISTINCT FROM $1 AND (b.expires_at IS NULL OR b.expires_at > now())`, nullTenant(tenantID))
+		WHERE `+inScope("b.tenant_id", "$1", tenantID)+` AND (b.expires_at IS NULL OR b.expires_at > now())`, nullTenant(tenantID))
 	if err != nil {
 		return nil, err
 	}
@@ -178,6 +180,16 @@ func longer(m map[string]banEntry, key string, e banEntry) banEntry {
 	return cur
 }
 
+// inScope is the SQL condition "col belongs to this tenant's bans" (tenant
+// 0: the platform's), written so an index on col can serve it; param is
+// the placeholder bound to nullTenant(tenantID).
+func inScope(col, param string, tenantID int64) string {
+	if tenantID == 0 {
+		return col + " IS NULL AND " + param + "::bigint IS NULL"
+	}
+	return col + " = " + param
+}
+
 func nullTenant(id int64) any {
 	if id == 0 {
 		return nil
@@ -185,24 +197,41 @@ func nullTenant(id int64) any {
 	return id
 }
 
-// Check refuses a subject if any live ban of the tenant or the platform
-// matches its user id, openid or IP. Empty arguments are not checked.
-func (b *Bans) Check(ctx context.Context, tenantID int64, userID, openID string, ip netip.Addr) error {
-	now := b.now()
+// BanView is the bans that apply in one tenant at one moment: the
+// platform's and the tenant's. Making one may read Postgres; checking one
+// never does, so a check inside a transaction needs no second connection.
+type BanView struct {
+	sets [2]*banSet
+	now  time.Time
+}
+
+// View loads the bans that apply in a tenant.
+func (b *Bans) View(ctx context.Context, tenantID int64) (BanView, error) {
+	v := BanView{now: b.now()}
+	for i, id := range []int64{0, tenantID} {
+		s, err := b.set(ctx, id)
+		if err != nil {
+			return BanView{}, err
+		}
+		v.sets[i] = s
+	}
+	return v, nil
+}
+
+// Check refuses a subject if any live ban matches its user id, openid or
+// IP. Empty arguments are not checked.
+func (v BanView) Check(userID, openID string, ip netip.Addr) error {
 	var hit *BannedError
 	consider := func(e banEntry, ok bool) {
-		if !ok || (!e.until.IsZero() && !now.Before(e.until)) {
+		if !ok || (!e.until.IsZero() && !v.now.Before(e.until)) {
 			return
 		}
 		if hit == nil || (!hit.Until.IsZero() && (e.until.IsZero() || e.until.After(hit.Until))) {
 			hit = &BannedError{Until: e.until}
 		}
 	}
-	for _, id := range []int64{0, tenantID} {
-		s, err := b.set(ctx, id)
-		if err != nil {
-			return err
-		}
+	ip = ip.Unmap()
+	for _, s := range v.sets {
 		if userID != "" {
 			e, ok := s.users[userID]
 			consider(e, ok)
@@ -212,7 +241,6 @@ func (b *Bans) Check(ctx context.Context, tenantID int64, userID, openID string,
 			consider(e, ok)
 		}
 		if ip.IsValid() {
-			ip = ip.Unmap()
 			for _, ib := range s.ips {
 				consider(ib.banEntry, ib.prefix.Contains(ip))
 			}
@@ -222,6 +250,15 @@ func (b *Bans) Check(ctx context.Context, tenantID int64, userID, openID string,
 		return hit
 	}
 	return nil
+}
+
+// Check is View followed by BanView.Check.
+func (b *Bans) Check(ctx context.Context, tenantID int64, userID, openID string, ip netip.Addr) error {
+	v, err := b.View(ctx, tenantID)
+	if err != nil {
+		return err
+	}
+	return v.Check(userID, openID, ip)
 }
 
 // Create stores a ban for a tenant (tenantID 0: a platform-wide IP ban),
@@ -248,7 +285,7 @@ func (b *Bans) Create(ctx context.Context, tenantID int64, n NewBan) (Ban, error
 				return err
 			}
 			var exists bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM bans WHERE tenant_id IS NOT DISTINCT FROM $1
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM bans WHERE `+inScope("tenant_id", "$1", tenantID)+`
 				AND kind = $2 AND target = $3 AND (expires_at IS NULL OR expires_at > now()))`,
 				ban.TenantID, kind, target).Scan(&exists); err != nil {
 				return err
@@ -265,8 +302,9 @@ func (b *Bans) Create(ctx context.Context, tenantID int64, n NewBan) (Ban, error
 		return Ban{}, err
 	}
 	b.changed(ctx, tenantID)
+	// The ban stands even if revoking fails: every request checks bans too.
 	if err := b.revokeCovered(ctx, tenantID, kind, target); err != nil {
-		return ban, err
+		b.log.ErrorContext(ctx, "ban created, but revoking the sessions it covers failed", "ban", ban.ID, "err", err)
 	}
 	return ban, nil
 }
@@ -349,36 +387,24 @@ func (b *Bans) revokeCovered(ctx context.Context, tenantID int64, kind, target s
 		_, err = b.sessions.RevokeUser(ctx, tenantID, uid, "banned")
 		return err
 	default:
-		rows, err := b.db.Query(ctx, `UPDATE sessions SET revoked_at = now(), revoke_reason = 'banned'
-			WHERE ($1::bigint IS NULL OR tenant_id = $1) AND ip <<= $2::cidr AND revoked_at IS NULL
-			RETURNING tenant_id, id`, nullTenant(tenantID), target)
+		tag, err := b.db.Exec(ctx, `UPDATE sessions SET revoked_at = now(), revoke_reason = 'banned'
+			WHERE ($1::bigint IS NULL OR tenant_id = $1) AND ip <<= $2::cidr AND revoked_at IS NULL`,
+			nullTenant(tenantID), target)
 		if err != nil {
 			return err
 		}
-		type sess struct {
-			tenant int64
-			id     uuid.UUID
+		if tag.RowsAffected() > 0 {
+			// A range may cover any number of sessions: one notice makes
+			// every instance forget its cached session answers.
+			b.sessions.notifyFlush(ctx)
 		}
-		var revoked []sess
-		for rows.Next() {
-			var s sess
-			if err := rows.Scan(&s.tenant, &s.id); err != nil {
-				rows.Close()
-				return err
-			}
-			revoked = append(revoked, s)
-		}
-		rows.Close()
-		for _, s := range revoked {
-			b.sessions.notifySession(ctx, s.tenant, s.id)
-		}
-		return rows.Err()
+		return nil
 	}
 }
 
 // Delete lifts a ban.
 func (b *Bans) Delete(ctx context.Context, tenantID int64, id uuid.UUID) (Ban, error) {
-	ban, err := scanBan(b.db.QueryRow(ctx, `DELETE FROM bans WHERE id = $1 AND tenant_id IS NOT DISTINCT FROM $2
+	ban, err := scanBan(b.db.QueryRow(ctx, `DELETE FROM bans WHERE id = $1 AND `+inScope("tenant_id", "$2", tenantID)+`
 		RETURNING `+banColumns, id, nullTenant(tenantID)))
 	if err != nil {
 		return Ban{}, err
@@ -391,7 +417,7 @@ func (b *Bans) Delete(ctx context.Context, tenantID int64, id uuid.UUID) (Ban, e
 // the cursor id; expired bans are listed too, until pruned.
 func (b *Bans) List(ctx context.Context, tenantID int64, limit int, before *uuid.UUID) ([]Ban, error) {
 	rows, err := b.db.Query(ctx, `SELECT `+banColumns+` FROM bans
-		WHERE tenant_id IS NOT DISTINCT FROM $1 AND ($3::uuid IS NULL OR id < $3)
+		WHERE `+inScope("tenant_id", "$1", tenantID)+` AND ($3::uuid IS NULL OR id < $3)
 		ORDER BY id DESC LIMIT $2`, nullTenant(tenantID), limit, before)
 	if err != nil {
 		return nil, err

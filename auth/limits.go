@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -30,6 +31,18 @@ const (
 )
 
 var errRedisDown = errors.New("redis is down")
+
+// ClientNet is the network one client controls: its IPv4 address, or the
+// /64 of its IPv6 address, since a single IPv6 host can rotate through its
+// /64 at will. Per-IP limits and automatic bans count and ban by it.
+func ClientNet(ip netip.Addr) netip.Prefix {
+	ip = ip.Unmap()
+	if ip.Is4() {
+		return netip.PrefixFrom(ip, 32)
+	}
+	p, _ := ip.Prefix(64)
+	return p
+}
 
 // Quota is the state of one limit after a request was counted.
 type Quota struct {
@@ -94,9 +107,6 @@ func NewLimits(c LimitsConfig) *Limits {
 		warnEvery: 10 * time.Second,
 	}
 }
-
-// Default is the server-wide default of a limit.
-func (l *Limits) Default(name string) string { return l.defaults[name] }
 
 // Tenant counts one request against a tenant's limit name for key (an IP,
 // a user id, or "" for tenant-wide).

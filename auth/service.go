@@ -79,11 +79,12 @@ func NewService(d Deps) *Service {
 	cache := newRevocations(d.Changes.Healthy)
 	d.Changes.Subscribe(TopicSessionRevoked, cache.dropSession)
 	d.Changes.Subscribe(TopicUserRevoked, cache.dropUser)
+	d.Changes.Subscribe(TopicSessionsFlush, func(string) { cache.flush() })
 	d.Changes.OnReset(cache.flush)
 	sessions := &Sessions{db: d.DB, pub: d.Changes, cache: cache}
 	return &Service{
 		db: d.DB, dir: d.Directory, wx: d.WeChat, sealer: d.Sealer, tokens: d.Tokens, log: d.Log,
-		sessions: sessions, bans: newBans(d.DB, d.Changes, sessions), limits: d.Limits, autoBan: d.AutoBan,
+		sessions: sessions, bans: newBans(d.DB, d.Changes, sessions, d.Log), limits: d.Limits, autoBan: d.AutoBan,
 		wxTokens: &AccessTokens{rdb: d.Redis, prefix: d.RedisPrefix, wx: d.WeChat},
 		autoBans: d.Metrics.Counter("miniauth_autoban_total", "Automatic IP bans.", "tenant", "reason"),
 	}
@@ -139,8 +140,14 @@ func (s *Service) Login(ctx context.Context, slug, code string, meta ClientMeta)
 	if err != nil {
 		return TokenResponse{}, err
 	}
-	// A banned IP is refused before its code is spent at WeChat.
-	if err := s.bans.Check(ctx, rt.ID, "", "", meta.IP); err != nil {
+	// The bans are read once, before any transaction: checking them inside
+	// one must not need a second connection. A banned IP is refused before
+	// its code is spent at WeChat.
+	bans, err := s.bans.View(ctx, rt.ID)
+	if err != nil {
+		return TokenResponse{}, err
+	}
+	if err := bans.Check("", "", meta.IP); err != nil {
 		return TokenResponse{}, err
 	}
 	ws, err := s.wx.Code2Session(ctx, rt.WeChatAppID, rt.Secret, code)
@@ -152,7 +159,7 @@ func (s *Service) Login(ctx context.Context, slug, code string, meta ClientMeta)
 		return TokenResponse{}, err
 	}
 	// Pre-emptive openid bans apply before the user row is ever written.
-	if err := s.bans.Check(ctx, rt.ID, "", ws.OpenID, meta.IP); err != nil {
+	if err := bans.Check("", ws.OpenID, netip.Addr{}); err != nil {
 		return TokenResponse{}, err
 	}
 	sealedKey, err := s.sealer.Seal([]byte(ws.SessionKey), sessionKeyContext(rt.ID, ws.OpenID))
@@ -192,7 +199,7 @@ func (s *Service) Login(ctx context.Context, slug, code string, meta ClientMeta)
 		if status != "active" {
 			return &BannedError{}
 		}
-		if err := s.bans.Check(ctx, rt.ID, userID.String(), "", netip.Addr{}); err != nil {
+		if err := bans.Check(userID.String(), "", netip.Addr{}); err != nil {
 			return err
 		}
 		sid, refresh, err := s.sessions.create(ctx, tx, rt.ID, userID, rt.RefreshTTL, meta)
@@ -217,7 +224,11 @@ func (s *Service) Refresh(ctx context.Context, slug, token string, meta ClientMe
 	if err != nil {
 		return TokenResponse{}, err
 	}
-	if err := s.bans.Check(ctx, rt.ID, "", "", meta.IP); err != nil {
+	bans, err := s.bans.View(ctx, rt.ID)
+	if err != nil {
+		return TokenResponse{}, err
+	}
+	if err := bans.Check("", "", meta.IP); err != nil {
 		return TokenResponse{}, err
 	}
 	var resp TokenResponse
@@ -234,7 +245,7 @@ func (s *Service) Refresh(ctx context.Context, slug, token string, meta ClientMe
 		if status != "active" {
 			return &BannedError{}
 		}
-		return s.bans.Check(ctx, rt.ID, userID.String(), resp.User.OpenID, netip.Addr{})
+		return bans.Check(userID.String(), resp.User.OpenID, netip.Addr{})
 	})
 	if errors.Is(err, ErrRefreshTokenReused) {
 		s.noteAbuse(ctx, rt, meta.IP, LimitAutoBanReuse)
@@ -339,7 +350,8 @@ func (s *Service) noteAbuse(ctx context.Context, rt *tenant.Runtime, ip netip.Ad
 	if !ip.IsValid() || s.limits == nil {
 		return
 	}
-	_, err := s.limits.Tenant(ctx, rt, limit, ip.String())
+	client := ClientNet(ip)
+	_, err := s.limits.Tenant(ctx, rt, limit, client.String())
 	var limited *LimitedError
 	if !errors.As(err, &limited) {
 		return
@@ -349,7 +361,7 @@ func (s *Service) noteAbuse(ctx context.Context, rt *tenant.Runtime, ip netip.Ad
 	}
 	until := time.Now().Add(s.autoBan.Duration)
 	ban, err := s.bans.Create(context.WithoutCancel(ctx), rt.ID, NewBan{
-		IP: ip.String(), Reason: "auto", ExpiresAt: &until, CreatedBy: "system:" + limit, UnlessBanned: true,
+		IP: client.String(), Reason: "auto", ExpiresAt: &until, CreatedBy: "system:" + limit, UnlessBanned: true,
 	})
 	if errors.Is(err, errAlreadyBanned) {
 		return
@@ -359,7 +371,7 @@ func (s *Service) noteAbuse(ctx context.Context, rt *tenant.Runtime, ip netip.Ad
 		return
 	}
 	s.autoBans.Inc(rt.Slug, limit)
-	s.log.WarnContext(ctx, "automatic IP ban", "tenant", rt.Slug, "ip", ip.String(), "reason", limit, "until", until)
+	s.log.WarnContext(ctx, "automatic IP ban", "tenant", rt.Slug, "ip", client.String(), "reason", limit, "until", until)
 	if s.autoBan.OnBan != nil {
 		s.autoBan.OnBan(ctx, rt.Slug, rt.ID, ban)
 	}

@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"errors"
 	"net/netip"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -17,6 +19,9 @@ import (
 const (
 	TopicSessionRevoked = "session_revoked"
 	TopicUserRevoked    = "user_revoked"
+	// TopicSessionsFlush asks every instance to forget all cached session
+	// answers, after a revocation too wide to name session by session.
+	TopicSessionsFlush = "sessions_flush"
 )
 
 // Publisher tells every instance about a revocation (tenant/changes.Bus).
@@ -54,7 +59,7 @@ func (s *Sessions) create(ctx context.Context, tx pgx.Tx, tenantID int64, userID
 	}
 	expires := time.Now().Add(refreshTTL)
 	if _, err := tx.Exec(ctx, `INSERT INTO sessions (id, tenant_id, user_id, expires_at, ip, user_agent)
-		VALUES ($1, $2, $3, $4, $5, $6)`, sid, tenantID, userID, expires, ipOrNil(meta.IP), truncate(meta.UserAgent, 512)); err != nil {
+		VALUES ($1, $2, $3, $4, $5, $6)`, sid, tenantID, userID, expires, ipOrNil(meta.IP), cleanUserAgent(meta.UserAgent)); err != nil {
 		return uuid.Nil, "", err
 	}
 	token, err := s.issueRefresh(ctx, tx, tenantID, sid, expires)
@@ -178,6 +183,11 @@ func (s *Sessions) notifySession(ctx context.Context, tenantID int64, sid uuid.U
 	_ = s.pub.Publish(context.WithoutCancel(ctx), TopicSessionRevoked, payload)
 }
 
+func (s *Sessions) notifyFlush(ctx context.Context) {
+	s.cache.flush()
+	_ = s.pub.Publish(context.WithoutCancel(ctx), TopicSessionsFlush, "")
+}
+
 // NotifyUser tells every instance that a user's sessions changed (revoked,
 // user disabled or erased).
 func (s *Sessions) NotifyUser(ctx context.Context, tenantID int64, userID uuid.UUID) {
@@ -193,17 +203,25 @@ func ipOrNil(ip netip.Addr) any {
 	return ip.Unmap().String()
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
+// cleanUserAgent makes a client-supplied User-Agent storable: valid
+// UTF-8, no NUL, at most 512 bytes cut on a character boundary.
+func cleanUserAgent(ua string) string {
+	ua = strings.ReplaceAll(strings.ToValidUTF8(ua, "\uFFFD"), "\x00", "")
+	if len(ua) <= 512 {
+		return ua
 	}
-	return s[:n]
+	cut := 512
+	for cut > 0 && !utf8.RuneStart(ua[cut]) {
+		cut--
+	}
+	return ua[:cut]
 }
 
-// Prune deletes refresh tokens and sessions that can never be used again:
-// expired or revoked more than a day ago (kept that long so reuse of a
-// just-rotated token is still recognised). It deletes in small batches so
-// it never holds long locks, and returns how many rows went.
+// Prune deletes refresh tokens, sessions and bans that can never apply
+// again: expired or revoked more than a day ago (kept that long so reuse
+// of a just-rotated token is still recognised, and a lapsed ban can still
+// be seen). It deletes in small batches so it never holds long locks, and
+// returns how many rows went.
 func (s *Sessions) Prune(ctx context.Context) (int64, error) {
 	var total int64
 	for _, q := range []string{
@@ -212,6 +230,8 @@ func (s *Sessions) Prune(ctx context.Context) (int64, error) {
 		`DELETE FROM sessions WHERE id IN (
 			SELECT id FROM sessions WHERE expires_at < now() - interval '1 day'
 				OR revoked_at < now() - interval '1 day' LIMIT 5000)`,
+		`DELETE FROM bans WHERE id IN (
+			SELECT id FROM bans WHERE expires_at < now() - interval '1 day' LIMIT 5000)`,
 	} {
 		for {
 			tag, err := s.db.Exec(ctx, q)

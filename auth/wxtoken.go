@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -28,19 +29,24 @@ type AccessTokens struct {
 // expiry, matching stable_token's own early rotation.
 const refreshMargin = 5 * time.Minute
 
-func (a *AccessTokens) key(appID string) string { return a.prefix + "wxtoken:" + appID }
+// key names a tenant's cached token. It includes the tenant id, not only
+// the AppID, so a tenant that (mis)configures another tenant's AppID can
+// neither read nor evict that tenant's token.
+func (a *AccessTokens) key(rt *tenant.Runtime) string {
+	return a.prefix + "wxtoken:" + strconv.FormatInt(rt.ID, 10) + ":" + rt.WeChatAppID
+}
 
 // Get returns a valid access token for the tenant's app.
 func (a *AccessTokens) Get(ctx context.Context, rt *tenant.Runtime) (string, error) {
 	rctx, cancel := context.WithTimeout(ctx, limiterCallTimeout)
-	tok, err := a.rdb.Get(rctx, a.key(rt.WeChatAppID)).Result()
+	tok, err := a.rdb.Get(rctx, a.key(rt)).Result()
 	cancel()
 	if err == nil && tok != "" {
 		return tok, nil
 	}
 	redisUp := err == nil || errors.Is(err, redis.Nil)
 	if redisUp {
-		lock := a.key(rt.WeChatAppID) + ":lock"
+		lock := a.key(rt) + ":lock"
 		got, lerr := a.rdb.SetNX(ctx, lock, "1", 10*time.Second).Result()
 		if lerr == nil && !got {
 			// Another instance is fetching: wait briefly for its result.
@@ -50,7 +56,7 @@ func (a *AccessTokens) Get(ctx context.Context, rt *tenant.Runtime) (string, err
 					return "", ctx.Err()
 				case <-time.After(100 * time.Millisecond):
 				}
-				if tok, err := a.rdb.Get(ctx, a.key(rt.WeChatAppID)).Result(); err == nil && tok != "" {
+				if tok, err := a.rdb.Get(ctx, a.key(rt)).Result(); err == nil && tok != "" {
 					return tok, nil
 				}
 			}
@@ -64,14 +70,14 @@ func (a *AccessTokens) Get(ctx context.Context, rt *tenant.Runtime) (string, err
 		return "", err
 	}
 	if ttl := at.ExpiresIn - refreshMargin; redisUp && ttl > 0 {
-		_ = a.rdb.Set(ctx, a.key(rt.WeChatAppID), at.Token, ttl).Err()
+		_ = a.rdb.Set(ctx, a.key(rt), at.Token, ttl).Err()
 	}
 	return at.Token, nil
 }
 
 // Forget drops a token WeChat rejected, so the next Get fetches anew.
 func (a *AccessTokens) Forget(ctx context.Context, rt *tenant.Runtime) {
-	_ = a.rdb.Del(ctx, a.key(rt.WeChatAppID)).Err()
+	_ = a.rdb.Del(ctx, a.key(rt)).Err()
 }
 
 // withAccessToken calls fn with the tenant's access token, and once more

@@ -68,6 +68,8 @@ type dirEntry struct {
 	at  time.Time
 }
 
+const maxDirectoryEntries = 50_000
+
 // NewDirectory wires a directory to the store and the change feed.
 func NewDirectory(store *Store, changes Changes) *Directory {
 	d := &Directory{store: store, changes: changes, maxAge: 30 * time.Second, now: time.Now, entries: map[string]dirEntry{}}
@@ -108,6 +110,11 @@ func (d *Directory) Lookup(ctx context.Context, slug string) (*Runtime, error) {
 		// answer with it, but do not cache it.
 		d.mu.Lock()
 		if d.gen == gen {
+			// Unknown slugs are cached too, so the map is bounded: a flood
+			// of made-up slugs costs a reload of the real ones, not memory.
+			if len(d.entries) >= maxDirectoryEntries {
+				d.entries = map[string]dirEntry{}
+			}
 			d.entries[slug] = dirEntry{rt: rt, err: err, at: at}
 		}
 		d.mu.Unlock()

@@ -21,7 +21,9 @@ var ErrUnseal = errors.New("tenant: sealed value cannot be opened")
 // Sealer encrypts secrets at rest with AES-256-GCM under the master key.
 // Each sealed value records the id of the key that sealed it, so the master
 // key can rotate: values sealed under an older key still open while that key
-// is listed as previous, and are resealed under the current one on write.
+// is listed as previous; everything written from then on (a changed secret,
+// a new signing key, every login's session key) is sealed under the current
+// one.
 //
 // Format: version(1) | key id(4) | nonce(12) | ciphertext+tag.
 // The context (e.g. "tenant:42:wechat_secret") is bound as additional data,

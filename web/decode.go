@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 )
@@ -61,7 +63,64 @@ func DecodeJSONBytes(body []byte, dst any) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return BadRequest("The request body must be a single JSON object.")
 	}
+	// Postgres text cannot hold NUL: refuse it here, once, for every field.
+	if bytes.Contains(body, []byte(`\u0000`)) {
+		field := nulField(reflect.ValueOf(dst), "")
+		return BadRequest("The request body is invalid.", FieldError{Field: field, Message: "must not contain NUL characters"})
+	}
 	return nil
+}
+
+// nulField names the first string field of v (by its JSON path) that
+// holds a NUL character.
+func nulField(v reflect.Value, path string) string {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			return nulField(v.Elem(), path)
+		}
+	case reflect.String:
+		if strings.ContainsRune(v.String(), 0) {
+			return path
+		}
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			f := v.Type().Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "" {
+				name = f.Name
+			}
+			if f.Anonymous {
+				name = ""
+			}
+			if p := nulField(v.Field(i), join(path, name)); p != "" {
+				return p
+			}
+		}
+	case reflect.Map:
+		for _, k := range v.MapKeys() {
+			if strings.ContainsRune(k.String(), 0) {
+				return path
+			}
+			if p := nulField(v.MapIndex(k), join(path, k.String())); p != "" {
+				return p
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		for i := 0; i < v.Len(); i++ {
+			if p := nulField(v.Index(i), fmt.Sprintf("%s[%d]", path, i)); p != "" {
+				return p
+			}
+		}
+	}
+	return ""
+}
+
+func join(path, name string) string {
+	if path == "" || name == "" {
+		return path + name
+	}
+	return path + "." + name
 }
 
 func decodeProblem(err error) *Problem {
@@ -101,4 +160,18 @@ func jsonKind(goKind string) string {
 	default:
 		return "an object"
 	}
+}
+
+// Text reports whether s can be stored as text: valid UTF-8 without NUL.
+func Text(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+
+// Query returns the query parameter name if it is text of at most max
+// bytes, else a 400 naming it.
+func Query(c *gin.Context, name string, max int) (string, error) {
+	v := c.Query(name)
+	if len(v) > max || !Text(v) {
+		return "", BadRequest("The query is invalid.",
+			FieldError{Field: name, Message: fmt.Sprintf("must be UTF-8 text of at most %d bytes", max)})
+	}
+	return v, nil
 }

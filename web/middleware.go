@@ -15,6 +15,10 @@ import (
 
 type ctxKey struct{}
 
+// RequestTimeout bounds the work of one request, so a stuck database or
+// upstream cannot pin goroutines and connections indefinitely.
+const RequestTimeout = 20 * time.Second
+
 // RequestIDHeader carries the request id in both directions.
 const RequestIDHeader = "X-Request-ID"
 
@@ -51,7 +55,8 @@ func Middleware(log *slog.Logger) gin.HandlerFunc {
 			id = newRequestID()
 		}
 		c.Header(RequestIDHeader, id)
-		ctx := context.WithValue(c.Request.Context(), ctxKey{}, id)
+		ctx, cancel := context.WithTimeout(context.WithValue(c.Request.Context(), ctxKey{}, id), RequestTimeout)
+		defer cancel()
 		c.Request = c.Request.WithContext(ctx)
 
 		defer func() {

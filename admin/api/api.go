@@ -24,14 +24,13 @@ import (
 
 // Deps are the handler's collaborators.
 type Deps struct {
-	Tenants   *tenant.Store
-	Directory *tenant.Directory
-	Auth      *auth.Service
-	APIKeys   *admin.APIKeys
-	Accounts  *admin.Accounts
-	Audit     *admin.Audit
-	Authz     *admin.Authorizer
-	Limits    *auth.Limits
+	Tenants  *tenant.Store
+	Auth     *auth.Service
+	APIKeys  *admin.APIKeys
+	Accounts *admin.Accounts
+	Audit    *admin.Audit
+	Authz    *admin.Authorizer
+	Limits   *auth.Limits
 	// RateDefaults are the server's default tenant rate limits, shown in
 	// place of the keys a tenant leaves unset.
 	RateDefaults map[string]string
@@ -176,7 +175,12 @@ func (h *Handler) can(obj, act string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		dom := admin.PlatformDomain
 		if slug := c.Param("slug"); slug != "" {
-			rt, err := h.Directory.Lookup(c.Request.Context(), slug)
+			// The plain row, not the directory's runtime view: a tenant
+			// whose secrets cannot be opened must still be manageable.
+			t, err := tenant.Tenant{}, tenant.ErrNotFound
+			if tenant.ValidSlug(slug) {
+				t, err = h.Tenants.Get(c.Request.Context(), slug)
+			}
 			if errors.Is(err, tenant.ErrNotFound) {
 				if h.allowed(c, admin.PlatformDomain, obj, act) {
 					fail(c, err)
@@ -189,8 +193,8 @@ func (h *Handler) can(obj, act string) gin.HandlerFunc {
 				fail(c, err)
 				return
 			}
-			c.Set(tenantKey, rt)
-			dom = admin.TenantDomain(rt.ID)
+			c.Set(tenantKey, t)
+			dom = admin.TenantDomain(t.ID)
 		}
 		if !h.allowed(c, dom, obj, act) {
 			fail(c, errForbidden)
@@ -210,7 +214,7 @@ func (h *Handler) allowed(c *gin.Context, dom, obj, act string) bool {
 }
 
 // routeTenant is the tenant resolved by can for a :slug route.
-func routeTenant(c *gin.Context) *tenant.Runtime { return c.MustGet(tenantKey).(*tenant.Runtime) }
+func routeTenant(c *gin.Context) tenant.Tenant { return c.MustGet(tenantKey).(tenant.Tenant) }
 
 // record writes an audit entry for a change that has been made. A failure
 // is logged loudly; the change itself stands.
@@ -240,7 +244,7 @@ func cursorParam(c *gin.Context) (string, error) {
 		return "", nil
 	}
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) == 0 {
+	if err != nil || len(b) == 0 || len(b) > 200 || !web.Text(string(b)) {
 		return "", badCursor
 	}
 	return string(b), nil

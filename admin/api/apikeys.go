@@ -20,7 +20,10 @@ func (h *Handler) tenantDomain(c *gin.Context, slug, obj, act string) (dom strin
 	if slug == "" {
 		dom = admin.PlatformDomain
 	} else {
-		rt, err := h.Directory.Lookup(c.Request.Context(), slug)
+		rt, err := tenant.Tenant{}, tenant.ErrNotFound
+		if tenant.ValidSlug(slug) {
+			rt, err = h.Tenants.Get(c.Request.Context(), slug)
+		}
 		switch {
 		case errors.Is(err, tenant.ErrNotFound) && h.allowed(c, admin.PlatformDomain, obj, act):
 			fail(c, &tenant.ValidationError{Fields: []tenant.FieldError{{Field: "tenant", Message: "no tenant has this slug"}}})

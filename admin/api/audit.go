@@ -23,7 +23,15 @@ func (h *Handler) listAudit(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	f := admin.AuditFilter{TenantID: tenantID, ActorID: c.Query("actor"), Action: c.Query("action"), Limit: limit + 1}
+	f := admin.AuditFilter{TenantID: tenantID, Limit: limit + 1}
+	if f.ActorID, err = web.Query(c, "actor", 200); err != nil {
+		fail(c, err)
+		return
+	}
+	if f.Action, err = web.Query(c, "action", 100); err != nil {
+		fail(c, err)
+		return
+	}
 	for _, p := range []struct {
 		name string
 		dst  *time.Time

@@ -94,12 +94,7 @@ func (h *Handler) listTenants(c *gin.Context) {
 }
 
 func (h *Handler) getTenant(c *gin.Context) {
-	t, err := h.Tenants.Get(c.Request.Context(), c.Param("slug"))
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, h.toTenantJSON(t))
+	c.JSON(http.StatusOK, h.toTenantJSON(routeTenant(c)))
 }
 
 type patchTenantRequest struct {

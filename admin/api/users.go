@@ -18,11 +18,12 @@ func (h *Handler) listUsers(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	f := auth.UserFilter{Query: strings.TrimSpace(c.Query("q")), Status: c.Query("status"), Limit: limit + 1}
-	if len(f.Query) > 128 {
-		fail(c, web.BadRequest("The query is invalid.", web.FieldError{Field: "q", Message: "must be at most 128 characters"}))
+	q, err := web.Query(c, "q", 128)
+	if err != nil {
+		fail(c, err)
 		return
 	}
+	f := auth.UserFilter{Query: strings.TrimSpace(q), Status: c.Query("status"), Limit: limit + 1}
 	if f.Status != "" && f.Status != "active" && f.Status != "disabled" {
 		fail(c, web.BadRequest("The query is invalid.", web.FieldError{Field: "status", Message: "must be active or disabled"}))
 		return

@@ -30,8 +30,10 @@ func New(svc *auth.Service, dir *tenant.Directory, tokens *auth.Tokens, limits *
 // Routes registers every mini-program endpoint.
 func (h *Handler) Routes(r gin.IRouter) {
 	t := r.Group("/v1/t/:tenant")
-	t.POST("/login", h.limit(auth.LimitLoginPerTenant, byTenant), h.limit(auth.LimitLoginPerIP, byIP), h.login)
-	t.POST("/refresh", h.limit(auth.LimitRefreshPerIP, byIP), h.refresh)
+	// A banned or over-limit address is turned away before it counts
+	// against the tenant-wide quota, so one address cannot spend it all.
+	t.POST("/login", h.refuseBannedIP, h.limit(auth.LimitLoginPerIP, byIP), h.limit(auth.LimitLoginPerTenant, byTenant), h.login)
+	t.POST("/refresh", h.refuseBannedIP, h.limit(auth.LimitRefreshPerIP, byIP), h.refresh)
 	t.GET("/.well-known/jwks.json", h.jwks)
 	t.GET("/.well-known/openid-configuration", h.discovery)
 
@@ -212,8 +214,26 @@ func (h *Handler) discovery(c *gin.Context) {
 
 // Keys of the limits: what a counter is per.
 func byTenant(*gin.Context) string { return "" }
-func byIP(c *gin.Context) string   { return c.ClientIP() }
+func byIP(c *gin.Context) string {
+	ip, _ := netip.ParseAddr(c.ClientIP())
+	return auth.ClientNet(ip).String()
+}
 func byUser(c *gin.Context) string { return principal(c).UserID.String() }
+
+// refuseBannedIP answers 403 to a banned address before anything is
+// counted; the service checks again, this only protects the quotas.
+func (h *Handler) refuseBannedIP(c *gin.Context) {
+	rt, err := h.dir.Lookup(c.Request.Context(), c.Param("tenant"))
+	if err != nil {
+		c.Next()
+		return
+	}
+	if err := h.svc.Bans().Check(c.Request.Context(), rt.ID, "", "", clientMeta(c).IP); err != nil {
+		fail(c, err)
+		return
+	}
+	c.Next()
+}
 
 // limit counts the request against one of the tenant's limits and sets the
 // X-RateLimit-* headers; over the limit it answers 429 with Retry-After.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -66,6 +67,12 @@ func openDB(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
 	pcfg.ConnConfig.RuntimeParams["application_name"] = "miniauth"
+	// pgxpool's default (the larger of 4 and the CPU count) is too few for
+	// requests that wait on WeChat between queries; pool_max_conns in the
+	// URL still wins.
+	if !strings.Contains(cfg.DatabaseURL, "pool_max_conns") {
+		pcfg.MaxConns = int32(max(20, 4*runtime.NumCPU()))
+	}
 	return pgxpool.NewWithConfig(ctx, pcfg)
 }
 
@@ -133,7 +140,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	r.GET("/metrics", gin.WrapH(reg.Handler()))
 	httpapi.New(svc, dir, tokens, limits).Routes(r)
 	api.New(api.Deps{
-		Tenants: store, Directory: dir, Auth: svc, APIKeys: admin.NewAPIKeys(db), Accounts: admin.NewAccounts(db),
+		Tenants: store, Auth: svc, APIKeys: admin.NewAPIKeys(db), Accounts: admin.NewAccounts(db),
 		Audit: audit, Authz: authz, Limits: limits, RateDefaults: cfg.RateLimits, KeyRate: cfg.ManagementRateLimit, Log: log,
 	}).Routes(r)
 	a.handler = r

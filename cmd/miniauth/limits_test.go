@@ -13,16 +13,12 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/miniauth/miniauth/admin"
 	"github.com/miniauth/miniauth/auth/wechat/fake"
@@ -134,81 +130,6 @@ func limRefreshHash(token string) []byte {
 func limUsers(t testing.TB, b *testBundle, tt testTenant, user string) int {
 	t.Helper()
 	return banCount(t, b, `SELECT count(*) FROM users WHERE openid = $1`, b.wx.OpenID(tt.AppID, user))
-}
-
-// limRedis is a private redis-server child process on a fixed port, so a
-// test can kill it and start it again at the same address.
-type limRedis struct {
-	t    *testing.T
-	port int
-	cmd  *exec.Cmd
-	out  *bytes.Buffer
-	done chan struct{}
-}
-
-func limStartRedis(t *testing.T) *limRedis {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	r := &limRedis{t: t, port: port}
-	t.Cleanup(r.stop)
-	r.start()
-	return r
-}
-
-func (r *limRedis) url() string { return "redis://127.0.0.1:" + strconv.Itoa(r.port) + "/0" }
-
-func (r *limRedis) start() {
-	r.t.Helper()
-	if r.cmd != nil {
-		r.t.Fatal("limRedis: already running")
-	}
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--daemonize", "no")
-	out := &bytes.Buffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		r.t.Fatalf("start redis-server: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	r.cmd, r.out, r.done = cmd, out, done
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(r.port), MaxRetries: -1})
-	defer rdb.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		select {
-		case <-done:
-			r.cmd = nil
-			r.t.Fatalf("redis-server on port %d exited: %s", r.port, out.String())
-		default:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		err := rdb.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			r.stop()
-			r.t.Fatalf("redis-server on port %d does not answer: %v", r.port, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// stop kills the server without a goodbye to clients; idempotent.
-func (r *limRedis) stop() {
-	if r.cmd == nil {
-		return
-	}
-	_ = r.cmd.Process.Kill()
-	<-r.done
-	r.cmd = nil
 }
 
 // --- tests -----------------------------------------------------------------
@@ -660,7 +581,7 @@ func TestLimitManagementPerKey(t *testing.T) {
 // and limits come back with Redis.
 func TestLimitRedisDown(t *testing.T) {
 	t.Parallel()
-	rs := limStartRedis(t)
+	rs := startPrivateRedis(t)
 	b := setup(t, func(c *Config) { c.RedisURL = rs.url() })
 	tt := b.createTenant("lim-redis", nil)
 	limPatch(t, b, nil, tt.Slug, map[string]any{"login_per_ip": "3-M", "api_per_user": "3-M"})

@@ -61,24 +61,45 @@ func (b *Bus) OnReset(fn func()) {
 // fed by it can be trusted.
 func (b *Bus) Healthy() bool { return b.healthy.Load() }
 
-// Publish sends a notice to every instance, this one included.
+// Publish sends a notice to every instance, this one included. If Redis
+// does not take it at once, this instance's caches drop what it names
+// right away and the notice is retried in the background until it goes
+// out: it is safe to deliver twice, and every moment it is late is a moment
+// another instance may trust a stale cache.
 func (b *Bus) Publish(ctx context.Context, topic, payload string) error {
+	msg := topic + "\x00" + payload
 	err := errFeedDown
 	// A bus that never ran (a CLI command) has no feed to judge Redis by.
 	if b.Healthy() || !b.started.Load() {
-		// Short: a change is already durable in Postgres, and while Redis
-		// is down every instance reads Postgres anyway.
-		pctx, cancel := context.WithTimeout(ctx, publishTimeout)
-		err = b.rdb.Publish(pctx, b.channel, topic+"\x00"+payload).Err()
-		cancel()
+		err = b.send(ctx, msg)
 	}
-	if err != nil {
-		// Other instances may keep a stale entry until their cache age
-		// runs out; this one at least must not.
-		b.dispatch(topic, payload)
-		b.log.Warn("change notice not published", "topic", topic, "err", err)
+	if err == nil {
+		return nil
+	}
+	b.dispatch(topic, payload)
+	if b.started.Load() {
+		go b.retry(context.WithoutCancel(ctx), msg)
 	}
 	return err
+}
+
+func (b *Bus) send(ctx context.Context, msg string) error {
+	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
+	return b.rdb.Publish(pctx, b.channel, msg).Err()
+}
+
+// retry re-sends a notice until Redis takes it, for up to a minute; past
+// that every cache has aged out on its own.
+func (b *Bus) retry(ctx context.Context, msg string) {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) && b.started.Load() {
+		time.Sleep(250 * time.Millisecond)
+		if b.send(ctx, msg) == nil {
+			return
+		}
+	}
+	b.log.Warn("change notice dropped after a minute of retries")
 }
 
 // Run receives notices until ctx ends, reconnecting as needed.
@@ -124,6 +145,7 @@ func (b *Bus) Run(ctx context.Context) {
 		backoff = min(backoff*2, 2*time.Second)
 	}
 	b.healthy.Store(false)
+	b.started.Store(false) // stops pending retries
 }
 
 func (b *Bus) dispatch(topic, payload string) {

@@ -65,8 +65,8 @@ func (c *Counter) Value(values ...string) int64 {
 	return 0
 }
 
-// WriteTo writes every counter in the Prometheus text format.
-func (r *Registry) WriteTo(w io.Writer) {
+// Write writes every counter in the Prometheus text format.
+func (r *Registry) Write(w io.Writer) {
 	r.mu.Lock()
 	counters := append([]*Counter(nil), r.counters...)
 	r.mu.Unlock()
@@ -106,6 +106,6 @@ func labelString(names []string, joined string) string {
 func (r *Registry) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		r.WriteTo(w)
+		r.Write(w)
 	})
 }
