@@ -139,4 +139,3 @@ func TestOneAddressCannotSpendTheTenantQuota(t *testing.T) {
 		t.Fatalf("after one address hit its own limit, another address got %d %s", r.Status, r.Body)
 	}
 }
-
