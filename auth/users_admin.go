@@ -23,21 +23,33 @@ type UserFilter struct {
 // ListUsers returns one page of a tenant's users, newest first.
 func (s *Service) ListUsers(ctx context.Context, tenantID int64, f UserFilter) ([]User, error) {
 	args := []any{tenantID, f.Limit}
-	where := []string{"tenant_id = $1"}
-	if f.Query != "" {
-		args = append(args, likePrefix(f.Query), likePrefix(strings.ToLower(f.Query)))
-		where = append(where, `(openid LIKE $3 OR unionid LIKE $3 OR phone LIKE $3 OR lower(nickname) LIKE $4)`)
-	}
+	and := ""
 	if f.Status != "" {
 		args = append(args, f.Status)
-		where = append(where, "status = $"+strconv.Itoa(len(args)))
+		and += " AND status = $" + strconv.Itoa(len(args))
 	}
 	if f.Before != nil {
 		args = append(args, *f.Before)
-		where = append(where, "id < $"+strconv.Itoa(len(args)))
+		and += " AND id < $" + strconv.Itoa(len(args))
 	}
-	rows, err := s.db.Query(ctx, `SELECT `+UserColumns+` FROM users WHERE `+strings.Join(where, " AND ")+
-		` ORDER BY id DESC LIMIT $2`, args...)
+	sql := `SELECT ` + UserColumns + ` FROM users WHERE tenant_id = $1` + and + ` ORDER BY id DESC LIMIT $2`
+	if f.Query != "" {
+		args = append(args, likePrefix(f.Query), likePrefix(strings.ToLower(f.Query)))
+		q, lq := "$"+strconv.Itoa(len(args)-1), "$"+strconv.Itoa(len(args))
+		// One branch per field, each that field's newest matches: the
+		// planner chooses per field between walking the id index (a common
+		// prefix) and reading the prefix index alone and sorting the ids
+		// (a rare one). For an OR of four fields it must pick one plan for
+		// all, and near the crossover both are slow.
+		branch := func(cond string) string {
+			return `(SELECT id FROM users WHERE tenant_id = $1 AND ` + cond + and + ` ORDER BY id DESC LIMIT $2)`
+		}
+		sql = `SELECT ` + UserColumns + ` FROM users WHERE tenant_id = $1 AND id IN (` +
+			branch("openid LIKE "+q) + ` UNION ALL ` + branch("unionid LIKE "+q) + ` UNION ALL ` +
+			branch("phone LIKE "+q) + ` UNION ALL ` + branch("lower(nickname) LIKE "+lq) +
+			`) ORDER BY id DESC LIMIT $2`
+	}
+	rows, err := s.db.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}
