@@ -129,6 +129,24 @@ func (s *Service) tenantFor(ctx context.Context, slug string) (*tenant.Runtime, 
 	return rt, nil
 }
 
+// admit resolves an active tenant and refuses a banned address. The bans
+// it returns are read once, before any transaction, so checks inside one
+// never need a second connection.
+func (s *Service) admit(ctx context.Context, slug string, ip netip.Addr) (*tenant.Runtime, BanView, error) {
+	rt, err := s.tenantFor(ctx, slug)
+	if err != nil {
+		return nil, BanView{}, err
+	}
+	bans, err := s.bans.View(ctx, rt.ID)
+	if err != nil {
+		return nil, BanView{}, err
+	}
+	if err := bans.Check("", "", ip); err != nil {
+		return nil, BanView{}, err
+	}
+	return rt, bans, nil
+}
+
 // Login exchanges a wx.login code for tokens, creating the user on first
 // login. The code is sent to WeChat exactly once: it may be spent even when
 // the answer is lost, so nothing here retries.
@@ -136,18 +154,9 @@ func (s *Service) Login(ctx context.Context, slug, code string, meta ClientMeta)
 	if code == "" || len(code) > 128 {
 		return TokenResponse{}, &InvalidFieldError{Field: "code", Message: "must be a wx.login code"}
 	}
-	rt, err := s.tenantFor(ctx, slug)
+	// A banned IP is refused before its code is spent at WeChat.
+	rt, bans, err := s.admit(ctx, slug, meta.IP)
 	if err != nil {
-		return TokenResponse{}, err
-	}
-	// The bans are read once, before any transaction: checking them inside
-	// one must not need a second connection. A banned IP is refused before
-	// its code is spent at WeChat.
-	bans, err := s.bans.View(ctx, rt.ID)
-	if err != nil {
-		return TokenResponse{}, err
-	}
-	if err := bans.Check("", "", meta.IP); err != nil {
 		return TokenResponse{}, err
 	}
 	ws, err := s.wx.Code2Session(ctx, rt.WeChatAppID, rt.Secret, code)
@@ -220,15 +229,8 @@ func (s *Service) Refresh(ctx context.Context, slug, token string, meta ClientMe
 	if token == "" || len(token) > 256 {
 		return TokenResponse{}, &InvalidFieldError{Field: "refresh_token", Message: "must be a refresh token"}
 	}
-	rt, err := s.tenantFor(ctx, slug)
+	rt, bans, err := s.admit(ctx, slug, meta.IP)
 	if err != nil {
-		return TokenResponse{}, err
-	}
-	bans, err := s.bans.View(ctx, rt.ID)
-	if err != nil {
-		return TokenResponse{}, err
-	}
-	if err := bans.Check("", "", meta.IP); err != nil {
 		return TokenResponse{}, err
 	}
 	var resp TokenResponse
