@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -293,6 +295,64 @@ func (b *testBundle) login(srv *testServer, tt testTenant, user string) tokens {
 		b.t.Fatal(err)
 	}
 	return tok
+}
+
+// problemCode is the problem code of r, or "" when r is not a problem.
+// Unlike response.Code it never fails the test, so it suits eventually
+// conditions where a success may still come back.
+func problemCode(r response) string {
+	if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/problem+json") {
+		return ""
+	}
+	var p struct {
+		Code string `json:"code"`
+	}
+	_ = json.Unmarshal(r.Body, &p)
+	return p.Code
+}
+
+// wantStatus asserts the status and, when code is not empty, the problem code.
+func wantStatus(t testing.TB, what string, r response, status int, code string) response {
+	t.Helper()
+	if r.Status != status {
+		t.Fatalf("%s: status %d, want %d: %s", what, r.Status, status, r.Body)
+	}
+	if code != "" {
+		if got := r.Code(t); got != code {
+			t.Fatalf("%s: problem code %q, want %q: %s", what, got, code, r.Body)
+		}
+	}
+	return r
+}
+
+// wantFields asserts a 400 invalid_request whose errors name exactly the
+// wanted fields (order ignored; one field may carry several messages).
+func wantFields(t testing.TB, what string, r response, fields ...string) {
+	t.Helper()
+	wantStatus(t, what, r, http.StatusBadRequest, "invalid_request")
+	var p struct {
+		Errors []struct {
+			Field   string `json:"field"`
+			Message string `json:"message"`
+		} `json:"errors"`
+	}
+	if err := json.Unmarshal(r.Body, &p); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	var got []string
+	for _, e := range p.Errors {
+		if e.Message == "" {
+			t.Errorf("%s: field %s without a message", what, e.Field)
+		}
+		got = append(got, e.Field)
+	}
+	sort.Strings(got)
+	got = slices.Compact(got)
+	want := slices.Clone(fields)
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s: error fields %v, want %v: %s", what, got, want, r.Body)
+	}
 }
 
 // eventually polls cond every 20 ms until it holds or within expires.

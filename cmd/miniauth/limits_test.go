@@ -69,7 +69,7 @@ func limRetryAfter(t testing.TB, what string, r response, max int) int {
 // Retry-After and X-RateLimit-* headers that agree.
 func limWant429(t testing.TB, what string, r response, limit int64) {
 	t.Helper()
-	banWant(t, what, r, http.StatusTooManyRequests, "rate_limited")
+	wantStatus(t, what, r, http.StatusTooManyRequests, "rate_limited")
 	ra := limRetryAfter(t, what, r, 61)
 	l, rem, reset := limHeaders(t, what, r)
 	if l != limit || rem != 0 {
@@ -83,7 +83,7 @@ func limWant429(t testing.TB, what string, r response, limit int64) {
 // limPatch sets a tenant's rate limits through srv and returns the tenant.
 func limPatch(t testing.TB, b *testBundle, srv *testServer, slug string, limits map[string]any) map[string]any {
 	t.Helper()
-	r := banWant(t, "patch rate limits", banAPI(t, b, srv, "", "PATCH", "/tenants/"+slug, map[string]any{"rate_limits": limits}), http.StatusOK, "")
+	r := wantStatus(t, "patch rate limits", banAPI(t, b, srv, "", "PATCH", "/tenants/"+slug, map[string]any{"rate_limits": limits}), http.StatusOK, "")
 	m := r.JSON(t)
 	got, _ := m["rate_limits"].(map[string]any)
 	for k, v := range limits {
@@ -101,7 +101,7 @@ func limPatch(t testing.TB, b *testBundle, srv *testServer, slug string, limits 
 // on a substring of the label set.
 func limMetric(t testing.TB, srv *testServer, name, labels string) int64 {
 	t.Helper()
-	r := banWant(t, "metrics", do(t, "GET", srv.URL+"/metrics", nil), http.StatusOK, "")
+	r := wantStatus(t, "metrics", do(t, "GET", srv.URL+"/metrics", nil), http.StatusOK, "")
 	var sum int64
 	sc := bufio.NewScanner(bytes.NewReader(r.Body))
 	for sc.Scan() {
@@ -212,14 +212,14 @@ func TestLimitKeys(t *testing.T) {
 		alice := banTokens(t, "alice", banLogin(t, b, nil, tt, "alice"))
 		bob := banTokens(t, "bob", banLogin(t, b, nil, tt, "bob"))
 		for i := range 3 {
-			r := banWant(t, fmt.Sprintf("me %d", i+1), banMe(t, b.srv, tt.Slug, alice.AccessToken), http.StatusOK, "")
+			r := wantStatus(t, fmt.Sprintf("me %d", i+1), banMe(t, b.srv, tt.Slug, alice.AccessToken), http.StatusOK, "")
 			limWantHeaders(t, fmt.Sprintf("me %d", i+1), r, 3, int64(2-i))
 		}
 		limWant429(t, "4th me", banMe(t, b.srv, tt.Slug, alice.AccessToken), 3)
 		limWant429(t, "4th request: patch me", do(t, "PATCH", banURL(b.srv, tt.Slug, "/me"), map[string]string{"nickname": "A"},
 			"Authorization", "Bearer "+alice.AccessToken), 3)
 		// Per user: bob has his own quota.
-		r := banWant(t, "bob's me", banMe(t, b.srv, tt.Slug, bob.AccessToken), http.StatusOK, "")
+		r := wantStatus(t, "bob's me", banMe(t, b.srv, tt.Slug, bob.AccessToken), http.StatusOK, "")
 		limWantHeaders(t, "bob's me", r, 3, 2)
 	})
 
@@ -251,7 +251,7 @@ func TestLimitChangePropagation(t *testing.T) {
 
 	alice := banTokens(t, "alice", banLogin(t, b, srv1, tt, "alice"))
 	for i := range 3 {
-		r := banWant(t, "me on 2", banMe(t, srv2, tt.Slug, alice.AccessToken), http.StatusOK, "")
+		r := wantStatus(t, "me on 2", banMe(t, srv2, tt.Slug, alice.AccessToken), http.StatusOK, "")
 		limWantHeaders(t, "me on 2 under the default", r, defLimit, defLimit-int64(i)-1)
 	}
 
@@ -279,7 +279,7 @@ func TestLimitChangePropagation(t *testing.T) {
 	if rl["api_per_user"] != def || rl["login_per_ip"] != b.cfg.RateLimits["login_per_ip"] {
 		t.Fatalf("after null: rate_limits %v, want the defaults back", rl)
 	}
-	g := banWant(t, "get tenant", banAPI(t, b, srv2, "", "GET", "/tenants/"+tt.Slug, nil), http.StatusOK, "")
+	g := wantStatus(t, "get tenant", banAPI(t, b, srv2, "", "GET", "/tenants/"+tt.Slug, nil), http.StatusOK, "")
 	if got := g.JSON(t)["rate_limits"].(map[string]any)["api_per_user"]; got != def {
 		t.Fatalf("GET after null: api_per_user %v, want %s", got, def)
 	}
@@ -294,14 +294,14 @@ func TestLimitChangePropagation(t *testing.T) {
 	eventually(t, time.Second, "instance 2 applies the default login_per_ip again", func() bool {
 		return banLogin(t, b, srv2, tt, "bob").Status == http.StatusOK
 	})
-	banWant(t, "me on 1 after reset", banMe(t, srv1, tt.Slug, alice.AccessToken), http.StatusOK, "")
+	wantStatus(t, "me on 1 after reset", banMe(t, srv1, tt.Slug, alice.AccessToken), http.StatusOK, "")
 
 	// Bad rates are refused and change nothing.
 	for _, bad := range []map[string]any{{"api_per_user": "3-X"}, {"api_per_user": "many"}, {"no_such_limit": "3-M"}, {"api_per_user": 3}} {
 		r := banAPI(t, b, srv1, "", "PATCH", "/tenants/"+tt.Slug, map[string]any{"rate_limits": bad})
-		banWant(t, fmt.Sprintf("patch %v", bad), r, http.StatusBadRequest, "invalid_request")
+		wantStatus(t, fmt.Sprintf("patch %v", bad), r, http.StatusBadRequest, "invalid_request")
 	}
-	banWant(t, "me after refused patches", banMe(t, srv2, tt.Slug, alice.AccessToken), http.StatusOK, "")
+	wantStatus(t, "me after refused patches", banMe(t, srv2, tt.Slug, alice.AccessToken), http.StatusOK, "")
 }
 
 // TestLimitWeChatFrequency maps WeChat's 45011 to 429 with Retry-After.
@@ -311,7 +311,7 @@ func TestLimitWeChatFrequency(t *testing.T) {
 	tt := b.createTenant("lim-wx", nil)
 	b.wx.Inject(fake.Fault{Errcode: 45011})
 	r := banLogin(t, b, nil, tt, "alice")
-	banWant(t, "login while WeChat limits", r, http.StatusTooManyRequests, "rate_limited")
+	wantStatus(t, "login while WeChat limits", r, http.StatusTooManyRequests, "rate_limited")
 	limRetryAfter(t, "login while WeChat limits", r, 3600)
 	if n := limUsers(t, b, tt, "alice"); n != 0 {
 		t.Fatalf("a 45011 login wrote %d users rows", n)
@@ -383,7 +383,7 @@ func TestLimitForwardedForTrusted(t *testing.T) {
 	banTokens(t, "login as another address", banLogin(t, b, nil, banned, "z", "X-Forwarded-For", "203.0.113.8"))
 	banTokens(t, "login as the proxy itself", banLogin(t, b, nil, banned, "z"))
 	banRefusedToken(t, "live token used from the banned address", banMe(t, b.srv, banned.Slug, live.AccessToken, "X-Forwarded-For", "203.0.113.7"))
-	banWant(t, "token of the other address", banMe(t, b.srv, banned.Slug, other.AccessToken, "X-Forwarded-For", "203.0.113.8"),
+	wantStatus(t, "token of the other address", banMe(t, b.srv, banned.Slug, other.AccessToken, "X-Forwarded-For", "203.0.113.8"),
 		http.StatusOK, "")
 	banWantBanned(t, "other address's token used from the banned address",
 		banMe(t, b.srv, banned.Slug, other.AccessToken, "X-Forwarded-For", "203.0.113.7"))
@@ -407,12 +407,12 @@ func TestLimitAutoBanInvalidCode(t *testing.T) {
 		return do(t, "POST", banURL(b.srv, tt.Slug, "/login"), map[string]string{"code": fmt.Sprintf("forged-code-%d", i)})
 	}
 	for i := range 3 {
-		banWant(t, fmt.Sprintf("invalid code %d", i+1), bad(i), http.StatusUnauthorized, "invalid_code")
+		wantStatus(t, fmt.Sprintf("invalid code %d", i+1), bad(i), http.StatusUnauthorized, "invalid_code")
 	}
 	// At the threshold, not over it: still welcome.
 	live := banTokens(t, "valid login after 3 invalid codes", banLogin(t, b, nil, tt, "alice"))
 	t0 := time.Now()
-	banWant(t, "invalid code 4", bad(3), http.StatusUnauthorized, "invalid_code")
+	wantStatus(t, "invalid code 4", bad(3), http.StatusUnauthorized, "invalid_code")
 	t1 := time.Now()
 
 	r := banLogin(t, b, nil, tt, "bob")
@@ -429,7 +429,7 @@ func TestLimitAutoBanInvalidCode(t *testing.T) {
 	banWantBanned(t, "a refresh from the banned IP", banRefresh(t, b.srv, tt.Slug, live.RefreshToken))
 	banTokens(t, "another tenant", banLogin(t, b, nil, other, "bob"))
 
-	l := banWant(t, "list bans", banAPI(t, b, nil, "", "GET", "/tenants/"+tt.Slug+"/bans", nil), http.StatusOK, "")
+	l := wantStatus(t, "list bans", banAPI(t, b, nil, "", "GET", "/tenants/"+tt.Slug+"/bans", nil), http.StatusOK, "")
 	var p struct {
 		Items []banItem `json:"items"`
 	}
@@ -488,14 +488,14 @@ func TestLimitAutoBanBurst(t *testing.T) {
 			bans, audits, metric)
 	}
 	// Lifting the ban the list shows lets the IP back in.
-	l := banWant(t, "list bans", banAPI(t, b, nil, "", "GET", "/tenants/"+tt.Slug+"/bans?limit=1", nil), http.StatusOK, "")
+	l := wantStatus(t, "list bans", banAPI(t, b, nil, "", "GET", "/tenants/"+tt.Slug+"/bans?limit=1", nil), http.StatusOK, "")
 	var p struct {
 		Items []banItem `json:"items"`
 	}
 	if err := json.Unmarshal(l.Body, &p); err != nil || len(p.Items) != 1 {
 		t.Fatalf("list bans: %v %s", err, l.Body)
 	}
-	banWant(t, "delete the automatic ban", banAPI(t, b, nil, "", "DELETE", "/tenants/"+tt.Slug+"/bans/"+p.Items[0].ID, nil), http.StatusNoContent, "")
+	wantStatus(t, "delete the automatic ban", banAPI(t, b, nil, "", "DELETE", "/tenants/"+tt.Slug+"/bans/"+p.Items[0].ID, nil), http.StatusNoContent, "")
 	if r := banLogin(t, b, nil, tt, "alice"); r.Status != http.StatusOK {
 		t.Errorf("after deleting the automatic ban the IP is still refused: %d %s", r.Status, r.Body)
 	}
@@ -517,11 +517,11 @@ func TestLimitAutoBanRefreshReuse(t *testing.T) {
 	}
 	keeper := banTokens(t, "keeper login", banLogin(t, b, nil, tt, "keeper"))
 	for i := range 3 {
-		banWant(t, fmt.Sprintf("reuse %d", i+1), banRefresh(t, b.srv, tt.Slug, stale[i]), http.StatusUnauthorized, "refresh_token_reused")
+		wantStatus(t, fmt.Sprintf("reuse %d", i+1), banRefresh(t, b.srv, tt.Slug, stale[i]), http.StatusUnauthorized, "refresh_token_reused")
 	}
 	keeper = banTokens(t, "keeper refreshes after 3 reuses", banRefresh(t, b.srv, tt.Slug, keeper.RefreshToken))
 	t0 := time.Now()
-	banWant(t, "reuse 4", banRefresh(t, b.srv, tt.Slug, stale[3]), http.StatusUnauthorized, "refresh_token_reused")
+	wantStatus(t, "reuse 4", banRefresh(t, b.srv, tt.Slug, stale[3]), http.StatusUnauthorized, "refresh_token_reused")
 	t1 := time.Now()
 
 	until, ok := banWantBanned(t, "refresh after 4 reuses", banRefresh(t, b.srv, tt.Slug, keeper.RefreshToken))
@@ -531,7 +531,7 @@ func TestLimitAutoBanRefreshReuse(t *testing.T) {
 	}
 	banWantBanned(t, "login after 4 reuses", banLogin(t, b, nil, tt, "newcomer"))
 
-	l := banWant(t, "list bans", banAPI(t, b, nil, "", "GET", "/tenants/"+tt.Slug+"/bans", nil), http.StatusOK, "")
+	l := wantStatus(t, "list bans", banAPI(t, b, nil, "", "GET", "/tenants/"+tt.Slug+"/bans", nil), http.StatusOK, "")
 	var p struct {
 		Items []banItem `json:"items"`
 	}
@@ -565,13 +565,13 @@ func TestLimitManagementPerKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		banWant(t, fmt.Sprintf("request %d with k1", i+1), banAPI(t, b, nil, k1, "GET", "/tenants", nil), http.StatusOK, "")
+		wantStatus(t, fmt.Sprintf("request %d with k1", i+1), banAPI(t, b, nil, k1, "GET", "/tenants", nil), http.StatusOK, "")
 	}
 	r := banAPI(t, b, nil, k1, "GET", "/tenants", nil)
 	limWant429(t, "4th request with k1", r, 3)
 	limWant429(t, "5th request with k1, another route", banAPI(t, b, nil, k1, "GET", "/bans", nil), 3)
-	banWant(t, "k2", banAPI(t, b, nil, k2, "GET", "/tenants", nil), http.StatusOK, "")
-	banWant(t, "the setup key", banAPI(t, b, nil, "", "GET", "/tenants", nil), http.StatusOK, "")
+	wantStatus(t, "k2", banAPI(t, b, nil, k2, "GET", "/tenants", nil), http.StatusOK, "")
+	wantStatus(t, "the setup key", banAPI(t, b, nil, "", "GET", "/tenants", nil), http.StatusOK, "")
 	// A second instance shares the count.
 	srv2 := b.startInstance()
 	limWant429(t, "k1 on another instance", banAPI(t, b, srv2, k1, "GET", "/tenants", nil), 3)
@@ -591,10 +591,10 @@ func TestLimitRedisDown(t *testing.T) {
 	alice := banTokens(t, "alice on 1", banLogin(t, b, srv1, tt, "alice"))
 	bob := banTokens(t, "bob on 2", banLogin(t, b, srv2, tt, "bob"))
 	for i := range 3 {
-		limWantHeaders(t, "alice me", banWant(t, "alice me", banMe(t, srv1, tt.Slug, alice.AccessToken), http.StatusOK, ""), 3, int64(2-i))
+		limWantHeaders(t, "alice me", wantStatus(t, "alice me", banMe(t, srv1, tt.Slug, alice.AccessToken), http.StatusOK, ""), 3, int64(2-i))
 	}
 	limWant429(t, "alice's 4th me (limits live)", banMe(t, srv2, tt.Slug, alice.AccessToken), 3)
-	banWant(t, "bob me on 2", banMe(t, srv2, tt.Slug, bob.AccessToken), http.StatusOK, "")
+	wantStatus(t, "bob me on 2", banMe(t, srv2, tt.Slug, bob.AccessToken), http.StatusOK, "")
 	for _, s := range srvs {
 		if n := limMetric(t, s, "miniauth_ratelimit_fail_open_total", ""); n != 0 {
 			t.Fatalf("fail-open counted %d with Redis up", n)
@@ -626,7 +626,7 @@ func TestLimitRedisDown(t *testing.T) {
 	}
 	for _, s := range srvs {
 		for range 4 {
-			banWant(t, "alice me while Redis is down", no5xx("me", banMe(t, s, tt.Slug, alice.AccessToken)), http.StatusOK, "")
+			wantStatus(t, "alice me while Redis is down", no5xx("me", banMe(t, s, tt.Slug, alice.AccessToken)), http.StatusOK, "")
 		}
 	}
 	for _, s := range srvs {
@@ -646,7 +646,7 @@ func TestLimitRedisDown(t *testing.T) {
 	banWantPermanent(t, "zed on 2 while Redis is down", no5xx("login", banLogin(t, b, srv2, tt, "zed")))
 	banRefusedToken(t, "bob's token on 2 while Redis is down", no5xx("me", banMe(t, srv2, tt.Slug, bob.AccessToken)))
 	for _, s := range srvs {
-		banWant(t, "healthz while Redis is down", do(t, "GET", s.URL+"/healthz", nil), http.StatusOK, "")
+		wantStatus(t, "healthz while Redis is down", do(t, "GET", s.URL+"/healthz", nil), http.StatusOK, "")
 	}
 
 	rs.start()
@@ -688,7 +688,7 @@ func TestLimitRedisDown(t *testing.T) {
 	})
 	for _, s := range srvs {
 		banRefusedToken(t, "bob's token after Redis returned", banMe(t, s, tt.Slug, bob.AccessToken))
-		banWant(t, "healthz after Redis returned", do(t, "GET", s.URL+"/healthz", nil), http.StatusOK, "")
+		wantStatus(t, "healthz after Redis returned", do(t, "GET", s.URL+"/healthz", nil), http.StatusOK, "")
 	}
 	if logs := b.logs.String(); strings.Contains(logs, "panic") {
 		t.Fatalf("a panic was logged:\n%s", logs)

@@ -122,49 +122,6 @@ func (c *mgmtClient) do(method, path string, body any, headers ...string) respon
 	return r
 }
 
-// mgmtWant asserts a status and, when code is set, the problem code.
-func mgmtWant(t testing.TB, what string, r response, status int, code string) response {
-	t.Helper()
-	if r.Status != status {
-		t.Fatalf("%s: status %d, want %d: %s", what, r.Status, status, r.Body)
-	}
-	if code != "" {
-		if got := r.Code(t); got != code {
-			t.Fatalf("%s: problem code %q, want %q: %s", what, got, code, r.Body)
-		}
-	}
-	return r
-}
-
-// mgmtFields asserts a 400 invalid_request whose errors name exactly fields.
-func mgmtFields(t testing.TB, what string, r response, fields ...string) {
-	t.Helper()
-	mgmtWant(t, what, r, http.StatusBadRequest, "invalid_request")
-	var p struct {
-		Errors []struct {
-			Field   string `json:"field"`
-			Message string `json:"message"`
-		} `json:"errors"`
-	}
-	if err := json.Unmarshal(r.Body, &p); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-	var got []string
-	for _, e := range p.Errors {
-		if e.Message == "" {
-			t.Errorf("%s: field %s without a message", what, e.Field)
-		}
-		got = append(got, e.Field)
-	}
-	sort.Strings(got)
-	got = slices.Compact(got)
-	want := slices.Clone(fields)
-	sort.Strings(want)
-	if !slices.Equal(got, want) {
-		t.Fatalf("%s: error fields %v, want %v: %s", what, got, want, r.Body)
-	}
-}
-
 // mgmtPage is one page of a list answer.
 type mgmtPage struct {
 	Items []map[string]any `json:"items"`
@@ -173,7 +130,7 @@ type mgmtPage struct {
 
 func mgmtList(t testing.TB, what string, r response) mgmtPage {
 	t.Helper()
-	mgmtWant(t, what, r, http.StatusOK, "")
+	wantStatus(t, what, r, http.StatusOK, "")
 	if !bytes.Contains(r.Body, []byte(`"next_cursor"`)) || !bytes.Contains(r.Body, []byte(`"items"`)) {
 		t.Fatalf("%s: not a list answer: %s", what, r.Body)
 	}
@@ -250,7 +207,7 @@ func mgmtTenant(t testing.TB, b *testBundle, c *mgmtClient, slug string, extra m
 	for k, v := range extra {
 		req[k] = v
 	}
-	mgmtWant(t, "create tenant "+slug, c.do("POST", "/tenants", req), http.StatusCreated, "")
+	wantStatus(t, "create tenant "+slug, c.do("POST", "/tenants", req), http.StatusCreated, "")
 	return tt
 }
 
@@ -288,7 +245,7 @@ func mgmtCreateKey(t testing.TB, c *mgmtClient, name, role, tenantSlug string) (
 	if tenantSlug != "" {
 		body["tenant"] = tenantSlug
 	}
-	r := mgmtWant(t, "create API key "+name, c.do("POST", "/api-keys", body), http.StatusCreated, "")
+	r := wantStatus(t, "create API key "+name, c.do("POST", "/api-keys", body), http.StatusCreated, "")
 	m := r.JSON(t)
 	id, _ = m["id"].(string)
 	key, _ = m["key"].(string)
@@ -376,7 +333,7 @@ func TestMgmtTenantStatusAndKeys(t *testing.T) {
 
 	// Disabled: a mini-program login is refused with tenant_disabled.
 	before := mgmtLogin(t, b, nil, tt, "alice")
-	r := mgmtWant(t, "disable", c.do("PATCH", path, map[string]any{"status": "disabled"}), http.StatusOK, "")
+	r := wantStatus(t, "disable", c.do("PATCH", path, map[string]any{"status": "disabled"}), http.StatusOK, "")
 	if r.JSON(t)["status"] != "disabled" {
 		t.Fatalf("disable: %s", r.Body)
 	}
@@ -384,14 +341,14 @@ func TestMgmtTenantStatusAndKeys(t *testing.T) {
 		return do(t, "POST", b.srv.URL+"/v1/t/"+tt.Slug+"/login", map[string]string{"code": b.wx.MintCode(tt.AppID, "bob")})
 	}
 	eventually(t, time.Second, "login refused on a disabled tenant", func() bool { return login().Status == http.StatusForbidden })
-	mgmtWant(t, "login on disabled tenant", login(), http.StatusForbidden, "tenant_disabled")
+	wantStatus(t, "login on disabled tenant", login(), http.StatusForbidden, "tenant_disabled")
 	// Management keeps working on a disabled tenant, and so does its JWKS.
-	mgmtWant(t, "users of a disabled tenant", c.do("GET", path+"/users", nil), http.StatusOK, "")
-	mgmtWant(t, "keys of a disabled tenant", c.do("GET", path+"/keys", nil), http.StatusOK, "")
+	wantStatus(t, "users of a disabled tenant", c.do("GET", path+"/users", nil), http.StatusOK, "")
+	wantStatus(t, "keys of a disabled tenant", c.do("GET", path+"/keys", nil), http.StatusOK, "")
 	if kids := mgmtJWKSKids(t, b.srv, tt.Slug); len(kids) != 1 {
 		t.Errorf("JWKS of a disabled tenant: %v", kids)
 	}
-	mgmtWant(t, "enable", c.do("PATCH", path, map[string]any{"status": "active"}), http.StatusOK, "")
+	wantStatus(t, "enable", c.do("PATCH", path, map[string]any{"status": "active"}), http.StatusOK, "")
 	eventually(t, time.Second, "login admitted again", func() bool { return login().Status == http.StatusOK })
 
 	// One ES256 key to start with.
@@ -404,7 +361,7 @@ func TestMgmtTenantStatusAndKeys(t *testing.T) {
 	}
 	keys := func(what string) []key {
 		t.Helper()
-		r := mgmtWant(t, what, c.do("GET", path+"/keys", nil), http.StatusOK, "")
+		r := wantStatus(t, what, c.do("GET", path+"/keys", nil), http.StatusOK, "")
 		for _, private := range []string{`"d"`, "private", "PRIVATE KEY"} {
 			if bytes.Contains(r.Body, []byte(private)) {
 				t.Fatalf("%s: key list shows private material (%s): %s", what, private, r.Body)
@@ -428,7 +385,7 @@ func TestMgmtTenantStatusAndKeys(t *testing.T) {
 	}
 
 	// Switching to EdDSA makes a new active EdDSA key; the ES256 one retires.
-	r = mgmtWant(t, "switch to EdDSA", c.do("PATCH", path, map[string]any{"signing_alg": "EdDSA"}), http.StatusOK, "")
+	r = wantStatus(t, "switch to EdDSA", c.do("PATCH", path, map[string]any{"signing_alg": "EdDSA"}), http.StatusOK, "")
 	if r.JSON(t)["signing_alg"] != "EdDSA" {
 		t.Fatalf("switch: %s", r.Body)
 	}
@@ -451,10 +408,10 @@ func TestMgmtTenantStatusAndKeys(t *testing.T) {
 	if h := mgmtTokenHeader(t, after.AccessToken); h["alg"] != "EdDSA" || h["kid"] != ed1 {
 		t.Errorf("token after the switch: header %v, want EdDSA/%s", h, ed1)
 	}
-	mgmtWant(t, "token of the retiring key still verifies", mgmtMe(t, b.srv, tt.Slug, before.AccessToken), http.StatusOK, "")
+	wantStatus(t, "token of the retiring key still verifies", mgmtMe(t, b.srv, tt.Slug, before.AccessToken), http.StatusOK, "")
 
 	// Rotate: 201 with the new key; the previous one retires with a retire_at.
-	r = mgmtWant(t, "rotate", c.do("POST", path+"/keys/rotate", nil), http.StatusCreated, "")
+	r = wantStatus(t, "rotate", c.do("POST", path+"/keys/rotate", nil), http.StatusCreated, "")
 	var rotated key
 	if err := json.Unmarshal(r.Body, &rotated); err != nil {
 		t.Fatal(err)
@@ -481,8 +438,8 @@ func TestMgmtTenantStatusAndKeys(t *testing.T) {
 	eventually(t, time.Second, "JWKS has the new key", func() bool {
 		return slices.Contains(mgmtJWKSKids(t, b.srv, tt.Slug), rotated.KID)
 	})
-	mgmtWant(t, "rotate unknown tenant", c.do("POST", "/tenants/mt-nobody/keys/rotate", nil), http.StatusNotFound, "not_found")
-	mgmtWant(t, "keys of unknown tenant", c.do("GET", "/tenants/mt-nobody/keys", nil), http.StatusNotFound, "not_found")
+	wantStatus(t, "rotate unknown tenant", c.do("POST", "/tenants/mt-nobody/keys/rotate", nil), http.StatusNotFound, "not_found")
+	wantStatus(t, "keys of unknown tenant", c.do("GET", "/tenants/mt-nobody/keys", nil), http.StatusNotFound, "not_found")
 
 	// Past retire_at: listed as retired, dropped from the JWKS, and the
 	// tokens it signed are refused.
@@ -505,12 +462,12 @@ func TestMgmtTenantStatusAndKeys(t *testing.T) {
 		t.Errorf("JWKS on a new instance: %v, want only %s", got, rotated.KID)
 	}
 	// The first instance drops them once a tenant change is noticed.
-	mgmtWant(t, "rename to invalidate", c.do("PATCH", path, map[string]any{"name": "Renamed"}), http.StatusOK, "")
+	wantStatus(t, "rename to invalidate", c.do("PATCH", path, map[string]any{"name": "Renamed"}), http.StatusOK, "")
 	eventually(t, time.Second, "JWKS drops retired keys", func() bool {
 		return slices.Equal(mgmtJWKSKids(t, b.srv, tt.Slug), []string{rotated.KID})
 	})
-	mgmtWant(t, "token of a retired key", mgmtMe(t, b.srv, tt.Slug, before.AccessToken), http.StatusUnauthorized, "invalid_token")
-	mgmtWant(t, "token of a retired key, fresh instance", mgmtMe(t, fresh, tt.Slug, before.AccessToken), http.StatusUnauthorized, "invalid_token")
+	wantStatus(t, "token of a retired key", mgmtMe(t, b.srv, tt.Slug, before.AccessToken), http.StatusUnauthorized, "invalid_token")
+	wantStatus(t, "token of a retired key, fresh instance", mgmtMe(t, fresh, tt.Slug, before.AccessToken), http.StatusUnauthorized, "invalid_token")
 
 	c.log.assertClean(t, tt.Secret)
 }
@@ -615,7 +572,7 @@ func TestMgmtUsers(t *testing.T) {
 			t.Errorf("search %s: %v, want %v", query, got, want)
 		}
 	}
-	mgmtFields(t, "q too long", c.do("GET", base+"?q="+strings.Repeat("a", 129), nil), "q")
+	wantFields(t, "q too long", c.do("GET", base+"?q="+strings.Repeat("a", 129), nil), "q")
 
 	// Status filter.
 	if _, err := b.db.Exec(context.Background(), `UPDATE users SET status = 'disabled' WHERE id = $1`, tok["u4"].User.ID); err != nil {
@@ -630,29 +587,29 @@ func TestMgmtUsers(t *testing.T) {
 	if got := search("status=active&q=al"); !slices.Equal(got, []string{"u1", "u0"}) {
 		t.Errorf("status=active&q=al: %v", got)
 	}
-	mgmtFields(t, "status bogus", c.do("GET", base+"?status=bogus", nil), "status")
+	wantFields(t, "status bogus", c.do("GET", base+"?status=bogus", nil), "status")
 
 	// Bad limits and cursors.
 	for _, q := range []string{"limit=0", "limit=201", "limit=x", "limit=-1", "limit=1.5"} {
-		mgmtFields(t, q, c.do("GET", base+"?"+q, nil), "limit")
+		wantFields(t, q, c.do("GET", base+"?"+q, nil), "limit")
 	}
 	if l := mgmtList(t, "limit 200", c.do("GET", base+"?limit=200", nil)); len(l.Items) != 7 {
 		t.Errorf("limit=200: %d items", len(l.Items))
 	}
 	for _, cur := range []string{"%25%25%25", base64.RawURLEncoding.EncodeToString([]byte("not-a-uuid")), "!!", "a"} {
-		mgmtFields(t, "cursor "+cur, c.do("GET", base+"?cursor="+cur, nil), "cursor")
+		wantFields(t, "cursor "+cur, c.do("GET", base+"?cursor="+cur, nil), "cursor")
 	}
 
 	// Get one.
-	r := mgmtWant(t, "get", c.do("GET", base+"/"+tok["u0"].User.ID, nil), http.StatusOK, "")
+	r := wantStatus(t, "get", c.do("GET", base+"/"+tok["u0"].User.ID, nil), http.StatusOK, "")
 	if m := r.JSON(t); m["id"] != tok["u0"].User.ID || m["nickname"] != "Alice Liddell" || m["openid"] != b.wx.OpenID(tt.AppID, "u0") {
 		t.Errorf("get: %s", r.Body)
 	}
-	mgmtWant(t, "get unknown", c.do("GET", base+"/"+uuid.NewString(), nil), http.StatusNotFound, "not_found")
-	mgmtWant(t, "get malformed", c.do("GET", base+"/not-a-uuid", nil), http.StatusNotFound, "not_found")
-	mgmtWant(t, "get other tenant's user", c.do("GET", base+"/"+otherU0.User.ID, nil), http.StatusNotFound, "not_found")
-	mgmtWant(t, "get through the other tenant", c.do("GET", "/tenants/"+other.Slug+"/users/"+tok["u0"].User.ID, nil), http.StatusNotFound, "not_found")
-	mgmtWant(t, "users of unknown tenant", c.do("GET", "/tenants/mu-nobody/users", nil), http.StatusNotFound, "not_found")
+	wantStatus(t, "get unknown", c.do("GET", base+"/"+uuid.NewString(), nil), http.StatusNotFound, "not_found")
+	wantStatus(t, "get malformed", c.do("GET", base+"/not-a-uuid", nil), http.StatusNotFound, "not_found")
+	wantStatus(t, "get other tenant's user", c.do("GET", base+"/"+otherU0.User.ID, nil), http.StatusNotFound, "not_found")
+	wantStatus(t, "get through the other tenant", c.do("GET", "/tenants/"+other.Slug+"/users/"+tok["u0"].User.ID, nil), http.StatusNotFound, "not_found")
+	wantStatus(t, "users of unknown tenant", c.do("GET", "/tenants/mu-nobody/users", nil), http.StatusNotFound, "not_found")
 
 	// Revoke sessions: every session of the user ends, on access and refresh,
 	// on every instance, also where the session was just seen live.
@@ -660,10 +617,10 @@ func TestMgmtUsers(t *testing.T) {
 	second := mgmtLogin(t, b, nil, tt, "u5")
 	for _, tk := range []tokens{tok["u5"], second} {
 		for _, srv := range []*testServer{b.srv, srv2} {
-			mgmtWant(t, "me before revoke", mgmtMe(t, srv, tt.Slug, tk.AccessToken), http.StatusOK, "")
+			wantStatus(t, "me before revoke", mgmtMe(t, srv, tt.Slug, tk.AccessToken), http.StatusOK, "")
 		}
 	}
-	r = mgmtWant(t, "revoke sessions", c.do("POST", base+"/"+tok["u5"].User.ID+"/revoke-sessions", nil), http.StatusOK, "")
+	r = wantStatus(t, "revoke sessions", c.do("POST", base+"/"+tok["u5"].User.ID+"/revoke-sessions", nil), http.StatusOK, "")
 	if n, ok := r.JSON(t)["revoked_sessions"].(float64); !ok || n != 2 {
 		t.Errorf("revoke sessions: %s, want 2", r.Body)
 	}
@@ -672,29 +629,29 @@ func TestMgmtUsers(t *testing.T) {
 			eventually(t, time.Second, "revoked access token refused", func() bool {
 				return mgmtMe(t, srv, tt.Slug, tk.AccessToken).Status == http.StatusUnauthorized
 			})
-			mgmtWant(t, fmt.Sprintf("me after revoke (%d)", i), mgmtMe(t, srv, tt.Slug, tk.AccessToken), http.StatusUnauthorized, "invalid_token")
+			wantStatus(t, fmt.Sprintf("me after revoke (%d)", i), mgmtMe(t, srv, tt.Slug, tk.AccessToken), http.StatusUnauthorized, "invalid_token")
 		}
 		if r := mgmtRefresh(t, b.srv, tt.Slug, tk.RefreshToken); r.Status != http.StatusUnauthorized {
 			t.Errorf("refresh after revoke (%d): %d %s", i, r.Status, r.Body)
 		}
 	}
-	mgmtWant(t, "others keep their sessions", mgmtMe(t, b.srv, tt.Slug, tok["u3"].AccessToken), http.StatusOK, "")
-	r = mgmtWant(t, "revoke again", c.do("POST", base+"/"+tok["u5"].User.ID+"/revoke-sessions", nil), http.StatusOK, "")
+	wantStatus(t, "others keep their sessions", mgmtMe(t, b.srv, tt.Slug, tok["u3"].AccessToken), http.StatusOK, "")
+	r = wantStatus(t, "revoke again", c.do("POST", base+"/"+tok["u5"].User.ID+"/revoke-sessions", nil), http.StatusOK, "")
 	if n, ok := r.JSON(t)["revoked_sessions"].(float64); !ok || n != 0 {
 		t.Errorf("revoke again: %s, want 0", r.Body)
 	}
-	mgmtWant(t, "revoke unknown", c.do("POST", base+"/"+uuid.NewString()+"/revoke-sessions", nil), http.StatusNotFound, "not_found")
-	mgmtWant(t, "revoke malformed", c.do("POST", base+"/nope/revoke-sessions", nil), http.StatusNotFound, "not_found")
-	mgmtWant(t, "revoke other tenant's user", c.do("POST", base+"/"+otherU0.User.ID+"/revoke-sessions", nil), http.StatusNotFound, "not_found")
-	mgmtWant(t, "other tenant's user keeps the session", mgmtMe(t, b.srv, other.Slug, otherU0.AccessToken), http.StatusOK, "")
+	wantStatus(t, "revoke unknown", c.do("POST", base+"/"+uuid.NewString()+"/revoke-sessions", nil), http.StatusNotFound, "not_found")
+	wantStatus(t, "revoke malformed", c.do("POST", base+"/nope/revoke-sessions", nil), http.StatusNotFound, "not_found")
+	wantStatus(t, "revoke other tenant's user", c.do("POST", base+"/"+otherU0.User.ID+"/revoke-sessions", nil), http.StatusNotFound, "not_found")
+	wantStatus(t, "other tenant's user keeps the session", mgmtMe(t, b.srv, other.Slug, otherU0.AccessToken), http.StatusOK, "")
 	// A new login works again after a revocation.
-	mgmtWant(t, "login after revoke", mgmtMe(t, b.srv, tt.Slug, mgmtLogin(t, b, nil, tt, "u5").AccessToken), http.StatusOK, "")
+	wantStatus(t, "login after revoke", mgmtMe(t, b.srv, tt.Slug, mgmtLogin(t, b, nil, tt, "u5").AccessToken), http.StatusOK, "")
 
 	// Erase: gone entirely, tokens dead.
 	victim := tok["u6"]
 	mgmtLogin(t, b, nil, tt, "u6") // a second session
 	for _, srv := range []*testServer{b.srv, srv2} {
-		mgmtWant(t, "me before erase", mgmtMe(t, srv, tt.Slug, victim.AccessToken), http.StatusOK, "")
+		wantStatus(t, "me before erase", mgmtMe(t, srv, tt.Slug, victim.AccessToken), http.StatusOK, "")
 	}
 	ctx := context.Background()
 	var sids []string
@@ -713,9 +670,9 @@ func TestMgmtUsers(t *testing.T) {
 	if len(sids) != 2 || mgmtCount(t, b, `SELECT count(*) FROM refresh_tokens WHERE session_id = ANY($1::uuid[])`, sids) == 0 {
 		t.Fatalf("before erase: %d sessions", len(sids))
 	}
-	mgmtWant(t, "erase other tenant's user", c.do("DELETE", base+"/"+otherU0.User.ID, nil), http.StatusNotFound, "not_found")
-	mgmtWant(t, "erase", c.do("DELETE", base+"/"+victim.User.ID, nil), http.StatusNoContent, "")
-	mgmtWant(t, "get erased", c.do("GET", base+"/"+victim.User.ID, nil), http.StatusNotFound, "not_found")
+	wantStatus(t, "erase other tenant's user", c.do("DELETE", base+"/"+otherU0.User.ID, nil), http.StatusNotFound, "not_found")
+	wantStatus(t, "erase", c.do("DELETE", base+"/"+victim.User.ID, nil), http.StatusNoContent, "")
+	wantStatus(t, "get erased", c.do("GET", base+"/"+victim.User.ID, nil), http.StatusNotFound, "not_found")
 	erasedAt := time.Now()
 	for _, srv := range []*testServer{b.srv, srv2} {
 		eventually(t, time.Second, "erased user's token refused", func() bool {
@@ -730,9 +687,9 @@ func TestMgmtUsers(t *testing.T) {
 	logout := func(srv *testServer) response {
 		return do(t, "POST", srv.URL+"/v1/t/"+tt.Slug+"/logout", nil, "Authorization", "Bearer "+victim.AccessToken)
 	}
-	mgmtWant(t, "erased user's token on logout", logout(b.srv), http.StatusUnauthorized, "invalid_token")
+	wantStatus(t, "erased user's token on logout", logout(b.srv), http.StatusUnauthorized, "invalid_token")
 	time.Sleep(time.Until(erasedAt.Add(time.Second)))
-	mgmtWant(t, "erased user's token on logout, other instance", logout(srv2), http.StatusUnauthorized, "invalid_token")
+	wantStatus(t, "erased user's token on logout, other instance", logout(srv2), http.StatusUnauthorized, "invalid_token")
 	if r := mgmtRefresh(t, b.srv, tt.Slug, victim.RefreshToken); r.Status != http.StatusUnauthorized {
 		t.Errorf("refresh of erased user: %d %s", r.Status, r.Body)
 	}
@@ -747,12 +704,12 @@ func TestMgmtUsers(t *testing.T) {
 			t.Errorf("after erase: %s = %d, want 0", q, n)
 		}
 	}
-	mgmtWant(t, "erase twice", c.do("DELETE", base+"/"+victim.User.ID, nil), http.StatusNotFound, "not_found")
-	mgmtWant(t, "erase malformed", c.do("DELETE", base+"/x", nil), http.StatusNotFound, "not_found")
+	wantStatus(t, "erase twice", c.do("DELETE", base+"/"+victim.User.ID, nil), http.StatusNotFound, "not_found")
+	wantStatus(t, "erase malformed", c.do("DELETE", base+"/x", nil), http.StatusNotFound, "not_found")
 	if got := mgmtIDs(mgmtAll(t, c, base, 50, "id"), "id"); slices.Contains(got, victim.User.ID) || len(got) != 6 {
 		t.Errorf("list after erase: %v", got)
 	}
-	mgmtWant(t, "other tenant's u0 untouched", c.do("GET", "/tenants/"+other.Slug+"/users/"+otherU0.User.ID, nil), http.StatusOK, "")
+	wantStatus(t, "other tenant's u0 untouched", c.do("GET", "/tenants/"+other.Slug+"/users/"+otherU0.User.ID, nil), http.StatusOK, "")
 
 	c.log.assertClean(t, tt.Secret, other.Secret)
 }
@@ -874,7 +831,7 @@ func TestMgmtAPIKeys(t *testing.T) {
 	other := mgmtTenant(t, b, c, "mk-two", nil)
 	platformID := mgmtPlatformKeyID(t, b)
 
-	r := mgmtWant(t, "create", c.do("POST", "/api-keys", map[string]any{"name": "ci deploy", "role": "tenant_operator", "tenant": tt.Slug}),
+	r := wantStatus(t, "create", c.do("POST", "/api-keys", map[string]any{"name": "ci deploy", "role": "tenant_operator", "tenant": tt.Slug}),
 		http.StatusCreated, "")
 	m := r.JSON(t)
 	id, _ := m["id"].(string)
@@ -913,7 +870,7 @@ func TestMgmtAPIKeys(t *testing.T) {
 	if v, ok := it["last_used_at"]; !ok || v != nil {
 		t.Errorf("unused key: last_used_at %v (present %v), want null", v, ok)
 	}
-	mgmtWant(t, "use the key", c.as(plain).do("GET", "/tenants/"+tt.Slug, nil), http.StatusOK, "")
+	wantStatus(t, "use the key", c.as(plain).do("GET", "/tenants/"+tt.Slug, nil), http.StatusOK, "")
 	if it := find("list after use", "/api-keys", id); it == nil || it["last_used_at"] == nil {
 		t.Errorf("used key: %v, want a last_used_at", it)
 	}
@@ -933,12 +890,12 @@ func TestMgmtAPIKeys(t *testing.T) {
 			t.Errorf("platform key listed as %v", k)
 		}
 	}
-	mgmtWant(t, "platform key created through the API works", c.as(pKey).do("GET", "/tenants", nil), http.StatusOK, "")
+	wantStatus(t, "platform key created through the API works", c.as(pKey).do("GET", "/tenants", nil), http.StatusOK, "")
 	for _, q := range []string{"limit=0", "limit=201", "limit=x"} {
-		mgmtFields(t, "list "+q, c.do("GET", "/api-keys?"+q, nil), "limit")
+		wantFields(t, "list "+q, c.do("GET", "/api-keys?"+q, nil), "limit")
 	}
 	for _, cur := range []string{"%25%25", base64.RawURLEncoding.EncodeToString([]byte("nope"))} {
-		mgmtFields(t, "list cursor "+cur, c.do("GET", "/api-keys?cursor="+cur, nil), "cursor")
+		wantFields(t, "list cursor "+cur, c.do("GET", "/api-keys?cursor="+cur, nil), "cursor")
 	}
 
 	// Invalid creates name the field and create nothing.
@@ -958,24 +915,24 @@ func TestMgmtAPIKeys(t *testing.T) {
 		"unknown field":          {map[string]any{"name": "x", "role": "tenant_viewer", "tenant": tt.Slug, "scopes": []string{"all"}}, []string{"scopes"}},
 		"role of the wrong type": {map[string]any{"name": "x", "role": 7, "tenant": tt.Slug}, []string{"role"}},
 	} {
-		mgmtFields(t, what, c.do("POST", "/api-keys", tc.body), tc.fields...)
+		wantFields(t, what, c.do("POST", "/api-keys", tc.body), tc.fields...)
 	}
-	mgmtWant(t, "broken JSON", c.do("POST", "/api-keys", `{"name":`), http.StatusBadRequest, "invalid_request")
-	mgmtWant(t, "no body", c.do("POST", "/api-keys", nil), http.StatusBadRequest, "invalid_request")
+	wantStatus(t, "broken JSON", c.do("POST", "/api-keys", `{"name":`), http.StatusBadRequest, "invalid_request")
+	wantStatus(t, "no body", c.do("POST", "/api-keys", nil), http.StatusBadRequest, "invalid_request")
 	if n := mgmtCount(t, b, `SELECT count(*) FROM api_keys`); n != keysBefore {
 		t.Errorf("refused creates left %d new keys", n-keysBefore)
 	}
 
 	// Revoke.
-	mgmtWant(t, "revoke", c.do("DELETE", "/api-keys/"+id, nil), http.StatusNoContent, "")
-	mgmtWant(t, "revoked key", c.as(plain).do("GET", "/tenants/"+tt.Slug, nil), http.StatusUnauthorized, "unauthorized")
-	mgmtWant(t, "revoke again", c.do("DELETE", "/api-keys/"+id, nil), http.StatusNotFound, "not_found")
-	mgmtWant(t, "revoke unknown", c.do("DELETE", "/api-keys/"+uuid.NewString(), nil), http.StatusNotFound, "not_found")
-	mgmtWant(t, "revoke malformed", c.do("DELETE", "/api-keys/nope", nil), http.StatusNotFound, "not_found")
+	wantStatus(t, "revoke", c.do("DELETE", "/api-keys/"+id, nil), http.StatusNoContent, "")
+	wantStatus(t, "revoked key", c.as(plain).do("GET", "/tenants/"+tt.Slug, nil), http.StatusUnauthorized, "unauthorized")
+	wantStatus(t, "revoke again", c.do("DELETE", "/api-keys/"+id, nil), http.StatusNotFound, "not_found")
+	wantStatus(t, "revoke unknown", c.do("DELETE", "/api-keys/"+uuid.NewString(), nil), http.StatusNotFound, "not_found")
+	wantStatus(t, "revoke malformed", c.do("DELETE", "/api-keys/nope", nil), http.StatusNotFound, "not_found")
 	if it := find("list after revoke", "/api-keys", id); it != nil {
 		t.Errorf("revoked key still listed: %v", it)
 	}
-	mgmtWant(t, "other keys still work", c.as(otherKey).do("GET", "/tenants/"+other.Slug, nil), http.StatusOK, "")
+	wantStatus(t, "other keys still work", c.as(otherKey).do("GET", "/tenants/"+other.Slug, nil), http.StatusOK, "")
 
 	// Authentication failures.
 	for name, h := range map[string]string{
@@ -987,7 +944,7 @@ func TestMgmtAPIKeys(t *testing.T) {
 	} {
 		r := do(t, "GET", b.srv.URL+"/api/v1/tenants/"+other.Slug, nil, "Authorization", h)
 		c.log.add(name, r.Body)
-		mgmtWant(t, name, r, http.StatusUnauthorized, "unauthorized")
+		wantStatus(t, name, r, http.StatusUnauthorized, "unauthorized")
 		if r.Header.Get("WWW-Authenticate") == "" {
 			t.Errorf("%s: no WWW-Authenticate", name)
 		}
@@ -1008,7 +965,7 @@ func TestMgmtAdmins(t *testing.T) {
 	ctx := context.Background()
 	accounts := admin.NewAccounts(b.db)
 
-	r := mgmtWant(t, "create", c.do("POST", "/admins", map[string]any{"email": "Alice@Example.com", "password": pw1,
+	r := wantStatus(t, "create", c.do("POST", "/admins", map[string]any{"email": "Alice@Example.com", "password": pw1,
 		"roles": []map[string]any{{"role": "tenant_admin", "tenant": one.Slug}}}), http.StatusCreated, "")
 	for _, bad := range []string{"password", "hash", "argon2"} {
 		if bytes.Contains(r.Body, []byte(bad)) {
@@ -1038,7 +995,7 @@ func TestMgmtAdmins(t *testing.T) {
 
 	// Refused creates.
 	before := mgmtCount(t, b, `SELECT count(*) FROM admins`)
-	mgmtWant(t, "duplicate email, other case", c.do("POST", "/admins", map[string]any{"email": "alice@EXAMPLE.com", "password": pw2,
+	wantStatus(t, "duplicate email, other case", c.do("POST", "/admins", map[string]any{"email": "alice@EXAMPLE.com", "password": pw2,
 		"roles": []map[string]any{{"role": "platform_admin"}}}), http.StatusConflict, "conflict")
 	roles := func(rs ...map[string]any) []map[string]any { return append([]map[string]any{}, rs...) }
 	for what, tc := range map[string]struct {
@@ -1059,7 +1016,7 @@ func TestMgmtAdmins(t *testing.T) {
 			map[string]any{"role": "tenant_viewer", "tenant": one.Slug}, map[string]any{"role": "tenant_admin", "tenant": one.Slug})}, []string{"roles"}},
 		"unknown field": {map[string]any{"email": "b@example.com", "password": pw2, "roles": roles(map[string]any{"role": "platform_admin"}), "name": "Bob"}, []string{"name"}},
 	} {
-		mgmtFields(t, what, c.do("POST", "/admins", tc.body), tc.fields...)
+		wantFields(t, what, c.do("POST", "/admins", tc.body), tc.fields...)
 	}
 	if n := mgmtCount(t, b, `SELECT count(*) FROM admins`); n != before {
 		t.Errorf("refused creates left %d accounts", n-before)
@@ -1069,12 +1026,12 @@ func TestMgmtAdmins(t *testing.T) {
 	}
 
 	// Get and list.
-	r = mgmtWant(t, "get", c.do("GET", "/admins/"+id, nil), http.StatusOK, "")
+	r = wantStatus(t, "get", c.do("GET", "/admins/"+id, nil), http.StatusOK, "")
 	if m := r.JSON(t); m["id"] != id || m["email"] != "Alice@Example.com" || m["disabled"] != false {
 		t.Errorf("get: %s", r.Body)
 	}
-	mgmtWant(t, "get unknown", c.do("GET", "/admins/"+uuid.NewString(), nil), http.StatusNotFound, "not_found")
-	mgmtWant(t, "get malformed", c.do("GET", "/admins/nope", nil), http.StatusNotFound, "not_found")
+	wantStatus(t, "get unknown", c.do("GET", "/admins/"+uuid.NewString(), nil), http.StatusNotFound, "not_found")
+	wantStatus(t, "get malformed", c.do("GET", "/admins/nope", nil), http.StatusNotFound, "not_found")
 	var more []string
 	for i := 0; i < 3; i++ {
 		aid := uuid.Must(uuid.NewV7()).String()
@@ -1086,13 +1043,13 @@ func TestMgmtAdmins(t *testing.T) {
 	if got, want := mgmtSorted(mgmtIDs(mgmtAll(t, c, "/admins", 1, "id"), "id")), mgmtSorted(append([]string{id}, more...)); !slices.Equal(got, want) {
 		t.Errorf("paged admin list: %v, want %v", got, want)
 	}
-	mgmtFields(t, "admins bad limit", c.do("GET", "/admins?limit=0", nil), "limit")
-	mgmtFields(t, "admins bad cursor", c.do("GET", "/admins?cursor="+base64.RawURLEncoding.EncodeToString([]byte("zz")), nil), "cursor")
+	wantFields(t, "admins bad limit", c.do("GET", "/admins?limit=0", nil), "limit")
+	wantFields(t, "admins bad cursor", c.do("GET", "/admins?cursor="+base64.RawURLEncoding.EncodeToString([]byte("zz")), nil), "cursor")
 
 	// Update.
 	patch := func(what string, body any) map[string]any {
 		t.Helper()
-		r := mgmtWant(t, what, c.do("PATCH", "/admins/"+id, body), http.StatusOK, "")
+		r := wantStatus(t, what, c.do("PATCH", "/admins/"+id, body), http.StatusOK, "")
 		if bytes.Contains(r.Body, []byte("password")) || bytes.Contains(r.Body, []byte("argon2")) {
 			t.Errorf("%s: answer mentions the password: %s", what, r.Body)
 		}
@@ -1113,13 +1070,13 @@ func TestMgmtAdmins(t *testing.T) {
 	if want := `[{"role":"tenant_viewer","tenant":"ma-one"},{"role":"tenant_operator","tenant":"ma-two"}]`; string(got) != want {
 		t.Errorf("roles after patch: %s, want %s", got, want)
 	}
-	mgmtFields(t, "weak new password", c.do("PATCH", "/admins/"+id, map[string]any{"password": "short"}), "password")
-	mgmtFields(t, "empty roles", c.do("PATCH", "/admins/"+id, map[string]any{"roles": roles()}), "roles")
-	mgmtFields(t, "bad role", c.do("PATCH", "/admins/"+id, map[string]any{"roles": roles(map[string]any{"role": "root"})}), "roles")
-	mgmtFields(t, "unknown tenant", c.do("PATCH", "/admins/"+id, map[string]any{"roles": roles(map[string]any{"role": "tenant_viewer", "tenant": "ma-nobody"})}), "roles")
-	mgmtFields(t, "patch email", c.do("PATCH", "/admins/"+id, map[string]any{"email": "x@example.com"}), "email")
+	wantFields(t, "weak new password", c.do("PATCH", "/admins/"+id, map[string]any{"password": "short"}), "password")
+	wantFields(t, "empty roles", c.do("PATCH", "/admins/"+id, map[string]any{"roles": roles()}), "roles")
+	wantFields(t, "bad role", c.do("PATCH", "/admins/"+id, map[string]any{"roles": roles(map[string]any{"role": "root"})}), "roles")
+	wantFields(t, "unknown tenant", c.do("PATCH", "/admins/"+id, map[string]any{"roles": roles(map[string]any{"role": "tenant_viewer", "tenant": "ma-nobody"})}), "roles")
+	wantFields(t, "patch email", c.do("PATCH", "/admins/"+id, map[string]any{"email": "x@example.com"}), "email")
 	// The refused patches kept the roles.
-	got, _ = json.Marshal(mgmtWant(t, "get", c.do("GET", "/admins/"+id, nil), http.StatusOK, "").JSON(t)["roles"])
+	got, _ = json.Marshal(wantStatus(t, "get", c.do("GET", "/admins/"+id, nil), http.StatusOK, "").JSON(t)["roles"])
 	if want := `[{"role":"tenant_viewer","tenant":"ma-one"},{"role":"tenant_operator","tenant":"ma-two"}]`; string(got) != want {
 		t.Errorf("roles after refused patches: %s, want %s", got, want)
 	}
@@ -1130,14 +1087,14 @@ func TestMgmtAdmins(t *testing.T) {
 	if _, err := accounts.VerifyPassword(ctx, "alice@example.com", pw1); err == nil {
 		t.Error("old password still accepted")
 	}
-	mgmtWant(t, "patch unknown", c.do("PATCH", "/admins/"+uuid.NewString(), map[string]any{"disabled": true}), http.StatusNotFound, "not_found")
-	mgmtWant(t, "patch malformed", c.do("PATCH", "/admins/nope", map[string]any{"disabled": true}), http.StatusNotFound, "not_found")
+	wantStatus(t, "patch unknown", c.do("PATCH", "/admins/"+uuid.NewString(), map[string]any{"disabled": true}), http.StatusNotFound, "not_found")
+	wantStatus(t, "patch malformed", c.do("PATCH", "/admins/nope", map[string]any{"disabled": true}), http.StatusNotFound, "not_found")
 
 	// Delete.
-	mgmtWant(t, "delete", c.do("DELETE", "/admins/"+id, nil), http.StatusNoContent, "")
-	mgmtWant(t, "get deleted", c.do("GET", "/admins/"+id, nil), http.StatusNotFound, "not_found")
-	mgmtWant(t, "delete again", c.do("DELETE", "/admins/"+id, nil), http.StatusNotFound, "not_found")
-	mgmtWant(t, "delete malformed", c.do("DELETE", "/admins/nope", nil), http.StatusNotFound, "not_found")
+	wantStatus(t, "delete", c.do("DELETE", "/admins/"+id, nil), http.StatusNoContent, "")
+	wantStatus(t, "get deleted", c.do("GET", "/admins/"+id, nil), http.StatusNotFound, "not_found")
+	wantStatus(t, "delete again", c.do("DELETE", "/admins/"+id, nil), http.StatusNotFound, "not_found")
+	wantStatus(t, "delete malformed", c.do("DELETE", "/admins/nope", nil), http.StatusNotFound, "not_found")
 	if n := mgmtCount(t, b, `SELECT count(*) FROM admin_roles WHERE admin_id = $1`, id); n != 0 {
 		t.Errorf("%d role bindings left after delete", n)
 	}
@@ -1159,7 +1116,7 @@ func TestMgmtAudit(t *testing.T) {
 	want := map[string]string{} // action -> request id
 	doing := func(action, what string, r response, status int) response {
 		t.Helper()
-		mgmtWant(t, what, r, status, "")
+		wantStatus(t, what, r, status, "")
 		id := r.Header.Get("X-Request-ID")
 		if id == "" {
 			t.Fatalf("%s: no X-Request-ID", what)
@@ -1185,7 +1142,7 @@ func TestMgmtAudit(t *testing.T) {
 	c.log.issue(t, tenantKey)
 	// The tenant key acts once, so there is a second actor.
 	tk := c.as(tenantKey)
-	r = mgmtWant(t, "rotate by the tenant key", tk.do("POST", "/tenants/"+slug+"/keys/rotate", nil), http.StatusCreated, "")
+	r = wantStatus(t, "rotate by the tenant key", tk.do("POST", "/tenants/"+slug+"/keys/rotate", nil), http.StatusCreated, "")
 	tenantKeyRequest := r.Header.Get("X-Request-ID")
 	doing("apikey.revoke", "revoke key", c.do("DELETE", "/api-keys/"+keyID, nil), http.StatusNoContent)
 	user := mgmtLogin(t, b, nil, tt, "someone")
@@ -1214,7 +1171,7 @@ func TestMgmtAudit(t *testing.T) {
 	}
 	list := func(query string) ([]entry, *string) {
 		t.Helper()
-		r := mgmtWant(t, "audit "+query, c.do("GET", "/audit?"+query, nil), http.StatusOK, "")
+		r := wantStatus(t, "audit "+query, c.do("GET", "/audit?"+query, nil), http.StatusOK, "")
 		var l struct {
 			Items []entry `json:"items"`
 			Next  *string `json:"next_cursor"`
@@ -1340,16 +1297,16 @@ func TestMgmtAudit(t *testing.T) {
 		t.Errorf("until the past: %v", actions(got))
 	}
 	for _, q := range []string{"since=yesterday", "since=2024-01-01", "since=" + url.QueryEscape("2024-01-01 10:00:00")} {
-		mgmtFields(t, q, c.do("GET", "/audit?"+q, nil), "since")
+		wantFields(t, q, c.do("GET", "/audit?"+q, nil), "since")
 	}
-	mgmtFields(t, "bad until", c.do("GET", "/audit?until=tomorrow", nil), "until")
+	wantFields(t, "bad until", c.do("GET", "/audit?until=tomorrow", nil), "until")
 	for _, q := range []string{"limit=0", "limit=201", "limit=x"} {
-		mgmtFields(t, q, c.do("GET", "/audit?"+q, nil), "limit")
+		wantFields(t, q, c.do("GET", "/audit?"+q, nil), "limit")
 	}
 	for _, cur := range []string{"%25%25", base64.RawURLEncoding.EncodeToString([]byte("abc")), base64.RawURLEncoding.EncodeToString([]byte("-5"))} {
-		mgmtFields(t, "cursor "+cur, c.do("GET", "/audit?cursor="+cur, nil), "cursor")
+		wantFields(t, "cursor "+cur, c.do("GET", "/audit?cursor="+cur, nil), "cursor")
 	}
-	mgmtFields(t, "unknown tenant", c.do("GET", "/audit?tenant=mau-nobody", nil), "tenant")
+	wantFields(t, "unknown tenant", c.do("GET", "/audit?tenant=mau-nobody", nil), "tenant")
 
 	// Cursor paging.
 	paged := mgmtAll(t, c, "/audit?tenant="+slug, 3, "id")
@@ -1512,9 +1469,9 @@ func TestMgmtCLI(t *testing.T) {
 		t.Errorf("the key was logged to stderr")
 	}
 	kc := c.as(key)
-	mgmtWant(t, "CLI key reads its tenant", kc.do("GET", "/tenants/"+tt.Slug, nil), http.StatusOK, "")
-	mgmtWant(t, "CLI key acts as tenant_admin", kc.do("POST", "/tenants/"+tt.Slug+"/keys/rotate", nil), http.StatusCreated, "")
-	mgmtWant(t, "CLI key is not platform", kc.do("GET", "/tenants", nil), http.StatusForbidden, "forbidden")
+	wantStatus(t, "CLI key reads its tenant", kc.do("GET", "/tenants/"+tt.Slug, nil), http.StatusOK, "")
+	wantStatus(t, "CLI key acts as tenant_admin", kc.do("POST", "/tenants/"+tt.Slug+"/keys/rotate", nil), http.StatusCreated, "")
+	wantStatus(t, "CLI key is not platform", kc.do("GET", "/tenants", nil), http.StatusForbidden, "forbidden")
 
 	// A platform key from the CLI works on a second instance at once.
 	out, errOut, err = cli("", "apikey", "create", "--name", "cli platform", "--role", "platform_admin")
@@ -1523,7 +1480,7 @@ func TestMgmtCLI(t *testing.T) {
 	}
 	lines = strings.Split(strings.TrimRight(out, "\n"), "\n")
 	pkey := lines[len(lines)-1]
-	mgmtWant(t, "CLI platform key", c.as(pkey).do("GET", "/tenants", nil), http.StatusOK, "")
+	wantStatus(t, "CLI platform key", c.as(pkey).do("GET", "/tenants", nil), http.StatusOK, "")
 
 	// Both commands wrote audit rows as the CLI.
 	type row struct{ action, actorType, targetID, diff string }
@@ -1556,7 +1513,7 @@ func TestMgmtCLI(t *testing.T) {
 		t.Errorf("admin.create target %s, want %v", rows[0].targetID, found["id"])
 	}
 	// And the audit API shows them with actor_type cli.
-	r := mgmtWant(t, "audit of the CLI", c.do("GET", "/audit?tenant="+tt.Slug+"&action=apikey.create", nil), http.StatusOK, "")
+	r := wantStatus(t, "audit of the CLI", c.do("GET", "/audit?tenant="+tt.Slug+"&action=apikey.create", nil), http.StatusOK, "")
 	if !bytes.Contains(r.Body, []byte(`"actor_type":"cli"`)) {
 		t.Errorf("audit API does not show the CLI entry: %s", r.Body)
 	}

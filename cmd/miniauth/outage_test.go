@@ -27,7 +27,7 @@ func TestOutageRedisRestart(t *testing.T) {
 	slug := tt.Slug
 
 	for _, s := range srvs {
-		sessWant(t, "readyz with Redis up", do(t, "GET", s.URL+"/readyz", nil), http.StatusOK, "")
+		wantStatus(t, "readyz with Redis up", do(t, "GET", s.URL+"/readyz", nil), http.StatusOK, "")
 	}
 	alice := b.login(srv1, tt, "alice")
 	bob := b.login(srv1, tt, "bob")
@@ -35,7 +35,7 @@ func TestOutageRedisRestart(t *testing.T) {
 	dave := b.login(srv1, tt, "dave")
 	// Cached as live on instance 2 while the feed works.
 	for _, tok := range []tokens{alice, bob, carol, dave} {
-		sessWant(t, "me on instance 2", sessMe(t, srv2, slug, tok.AccessToken), http.StatusOK, "")
+		wantStatus(t, "me on instance 2", sessMe(t, srv2, slug, tok.AccessToken), http.StatusOK, "")
 	}
 
 	// --- Redis goes away.
@@ -47,9 +47,9 @@ func TestOutageRedisRestart(t *testing.T) {
 	})
 
 	for _, s := range srvs {
-		sessWant(t, "healthz with Redis down", do(t, "GET", s.URL+"/healthz", nil), http.StatusOK, "")
+		wantStatus(t, "healthz with Redis down", do(t, "GET", s.URL+"/healthz", nil), http.StatusOK, "")
 		r := do(t, "GET", s.URL+"/readyz", nil)
-		sessWant(t, "readyz with Redis down", r, http.StatusServiceUnavailable, "")
+		wantStatus(t, "readyz with Redis down", r, http.StatusServiceUnavailable, "")
 		if m := r.JSON(t); m["redis"] == "ok" || m["postgres"] != "ok" {
 			t.Fatalf("readyz with Redis down: %s", r.Body)
 		}
@@ -61,22 +61,22 @@ func TestOutageRedisRestart(t *testing.T) {
 	alice2 := sessTokens(t, "refresh on instance 2", sessNo5xx(t, "refresh", sessRefresh(t, srv2, slug, alice.RefreshToken)))
 	for _, s := range srvs {
 		for _, tok := range []tokens{erin, frank, alice2, bob, carol} {
-			sessWant(t, "me with Redis down", sessNo5xx(t, "me", sessMe(t, s, slug, tok.AccessToken)), http.StatusOK, "")
+			wantStatus(t, "me with Redis down", sessNo5xx(t, "me", sessMe(t, s, slug, tok.AccessToken)), http.StatusOK, "")
 		}
 		for _, p := range []string{"/.well-known/jwks.json", "/.well-known/openid-configuration"} {
-			sessWant(t, p+" with Redis down", sessNo5xx(t, p, do(t, "GET", sessURL(s, slug, p), nil)), http.StatusOK, "")
+			wantStatus(t, p+" with Redis down", sessNo5xx(t, p, do(t, "GET", sessURL(s, slug, p), nil)), http.StatusOK, "")
 		}
 	}
-	sessWant(t, "patch me with Redis down", sessNo5xx(t, "patch me", do(t, "PATCH", sessURL(srv2, slug, "/me"),
+	wantStatus(t, "patch me with Redis down", sessNo5xx(t, "patch me", do(t, "PATCH", sessURL(srv2, slug, "/me"),
 		map[string]string{"nickname": "Erin"}, "Authorization", "Bearer "+erin.AccessToken)), http.StatusOK, "")
-	sessWant(t, "bad code with Redis down", sessNo5xx(t, "login", do(t, "POST", sessURL(srv1, slug, "/login"),
+	wantStatus(t, "bad code with Redis down", sessNo5xx(t, "login", do(t, "POST", sessURL(srv1, slug, "/login"),
 		map[string]string{"code": "not-a-code"})), http.StatusUnauthorized, "invalid_code")
 
 	// A logout on instance 1 is honoured on instance 2 at once, although
 	// instance 2 had the session cached as live and no notice can arrive.
-	sessWant(t, "logout on instance 1", sessNo5xx(t, "logout", sessLogout(t, srv1, slug, bob.AccessToken, nil)), http.StatusNoContent, "")
-	sessWant(t, "logged-out token on instance 2", sessNo5xx(t, "me", sessMe(t, srv2, slug, bob.AccessToken)), http.StatusUnauthorized, "invalid_token")
-	sessWant(t, "logged-out refresh on instance 2", sessNo5xx(t, "refresh", sessRefresh(t, srv2, slug, bob.RefreshToken)),
+	wantStatus(t, "logout on instance 1", sessNo5xx(t, "logout", sessLogout(t, srv1, slug, bob.AccessToken, nil)), http.StatusNoContent, "")
+	wantStatus(t, "logged-out token on instance 2", sessNo5xx(t, "me", sessMe(t, srv2, slug, bob.AccessToken)), http.StatusUnauthorized, "invalid_token")
+	wantStatus(t, "logged-out refresh on instance 2", sessNo5xx(t, "refresh", sessRefresh(t, srv2, slug, bob.RefreshToken)),
 		http.StatusUnauthorized, "invalid_refresh_token")
 	// The same holds for a change whose notice is lost for good, written
 	// straight to Postgres as an instance whose publish failed leaves it:
@@ -85,34 +85,34 @@ func TestOutageRedisRestart(t *testing.T) {
 	// down. (A logout through the API is slow to publish while Redis is
 	// down, long enough for a feed reconnect attempt to flush the cache,
 	// so only this direct write tells a cache bypass from a lucky flush.)
-	sessWant(t, "carol on instance 2", sessMe(t, srv2, slug, carol.AccessToken), http.StatusOK, "")
+	wantStatus(t, "carol on instance 2", sessMe(t, srv2, slug, carol.AccessToken), http.StatusOK, "")
 	if _, err := b.db.Exec(context.Background(), `UPDATE sessions SET revoked_at = now(), revoke_reason = 'test'
 		WHERE user_id = $1 AND revoked_at IS NULL`, carol.User.ID); err != nil {
 		t.Fatal(err)
 	}
-	sessWant(t, "carol revoked in Postgres, on instance 2", sessNo5xx(t, "me", sessMe(t, srv2, slug, carol.AccessToken)),
+	wantStatus(t, "carol revoked in Postgres, on instance 2", sessNo5xx(t, "me", sessMe(t, srv2, slug, carol.AccessToken)),
 		http.StatusUnauthorized, "invalid_token")
-	sessWant(t, "frank on instance 2", sessMe(t, srv2, slug, frank.AccessToken), http.StatusOK, "")
+	wantStatus(t, "frank on instance 2", sessMe(t, srv2, slug, frank.AccessToken), http.StatusOK, "")
 	if _, err := b.db.Exec(context.Background(), `UPDATE tenants SET status = 'disabled' WHERE slug = $1`, slug); err != nil {
 		t.Fatal(err)
 	}
-	sessWant(t, "tenant disabled in Postgres, on instance 2", sessNo5xx(t, "me", sessMe(t, srv2, slug, frank.AccessToken)),
+	wantStatus(t, "tenant disabled in Postgres, on instance 2", sessNo5xx(t, "me", sessMe(t, srv2, slug, frank.AccessToken)),
 		http.StatusForbidden, "tenant_disabled")
 	if _, err := b.db.Exec(context.Background(), `UPDATE tenants SET status = 'active' WHERE slug = $1`, slug); err != nil {
 		t.Fatal(err)
 	}
-	sessWant(t, "tenant enabled in Postgres, on instance 2", sessNo5xx(t, "me", sessMe(t, srv2, slug, frank.AccessToken)),
+	wantStatus(t, "tenant enabled in Postgres, on instance 2", sessNo5xx(t, "me", sessMe(t, srv2, slug, frank.AccessToken)),
 		http.StatusOK, "")
 	// Refresh-token reuse on instance 1 revokes the session on instance 2.
-	sessWant(t, "reuse on instance 1", sessNo5xx(t, "refresh", sessRefresh(t, srv1, slug, alice.RefreshToken)),
+	wantStatus(t, "reuse on instance 1", sessNo5xx(t, "refresh", sessRefresh(t, srv1, slug, alice.RefreshToken)),
 		http.StatusUnauthorized, "refresh_token_reused")
-	sessWant(t, "reuse-revoked token on instance 2", sessNo5xx(t, "me", sessMe(t, srv2, slug, alice2.AccessToken)),
+	wantStatus(t, "reuse-revoked token on instance 2", sessNo5xx(t, "me", sessMe(t, srv2, slug, alice2.AccessToken)),
 		http.StatusUnauthorized, "invalid_token")
 	// Tenant status, too, is read through to Postgres on every instance.
-	sessWant(t, "disable with Redis down", b.api("PATCH", "/tenants/"+slug, map[string]string{"status": "disabled"}), http.StatusOK, "")
+	wantStatus(t, "disable with Redis down", b.api("PATCH", "/tenants/"+slug, map[string]string{"status": "disabled"}), http.StatusOK, "")
 	for _, s := range srvs {
-		sessWant(t, "disabled tenant with Redis down", sessNo5xx(t, "me", sessMe(t, s, slug, dave.AccessToken)), http.StatusForbidden, "tenant_disabled")
-		sessWant(t, "login to disabled tenant with Redis down", sessNo5xx(t, "login", sessLoginResp(t, b, s, tt, "gina")),
+		wantStatus(t, "disabled tenant with Redis down", sessNo5xx(t, "me", sessMe(t, s, slug, dave.AccessToken)), http.StatusForbidden, "tenant_disabled")
+		wantStatus(t, "login to disabled tenant with Redis down", sessNo5xx(t, "login", sessLoginResp(t, b, s, tt, "gina")),
 			http.StatusForbidden, "tenant_disabled")
 	}
 
@@ -130,30 +130,30 @@ func TestOutageRedisRestart(t *testing.T) {
 	// What changed while the feed was down is not forgotten: the caches
 	// were flushed on reconnect, not refilled from before the outage.
 	for _, s := range srvs {
-		sessWant(t, "still disabled after recovery", sessMe(t, s, slug, dave.AccessToken), http.StatusForbidden, "tenant_disabled")
+		wantStatus(t, "still disabled after recovery", sessMe(t, s, slug, dave.AccessToken), http.StatusForbidden, "tenant_disabled")
 	}
 	// Tenant changes propagate through the feed again.
-	sessWant(t, "enable after recovery", b.api("PATCH", "/tenants/"+slug, map[string]string{"status": "active"}), http.StatusOK, "")
+	wantStatus(t, "enable after recovery", b.api("PATCH", "/tenants/"+slug, map[string]string{"status": "active"}), http.StatusOK, "")
 	eventually(t, time.Second, "instance 2 serves the tenant re-enabled through instance 1", func() bool {
 		return sessMe(t, srv2, slug, dave.AccessToken).Status == http.StatusOK
 	})
 	// Sessions revoked during the outage stay refused everywhere.
 	for _, s := range srvs {
-		sessWant(t, "bob after recovery", sessMe(t, s, slug, bob.AccessToken), http.StatusUnauthorized, "invalid_token")
-		sessWant(t, "alice after recovery", sessMe(t, s, slug, alice2.AccessToken), http.StatusUnauthorized, "invalid_token")
+		wantStatus(t, "bob after recovery", sessMe(t, s, slug, bob.AccessToken), http.StatusUnauthorized, "invalid_token")
+		wantStatus(t, "alice after recovery", sessMe(t, s, slug, alice2.AccessToken), http.StatusUnauthorized, "invalid_token")
 	}
 	// Revocations propagate through the feed again: instance 2 caches
 	// dave's session as live, instance 1 logs it out.
 	for range 2 {
-		sessWant(t, "dave on instance 2", sessMe(t, srv2, slug, dave.AccessToken), http.StatusOK, "")
+		wantStatus(t, "dave on instance 2", sessMe(t, srv2, slug, dave.AccessToken), http.StatusOK, "")
 	}
-	sessWant(t, "logout after recovery", sessLogout(t, srv1, slug, dave.AccessToken, nil), http.StatusNoContent, "")
+	wantStatus(t, "logout after recovery", sessLogout(t, srv1, slug, dave.AccessToken, nil), http.StatusNoContent, "")
 	eventually(t, time.Second, "instance 2 refuses a token logged out on instance 1 after Redis returned", func() bool {
 		return sessMe(t, srv2, slug, dave.AccessToken).Status == http.StatusUnauthorized
 	})
 	// And in the other direction.
-	sessWant(t, "erin on instance 1", sessMe(t, srv1, slug, erin.AccessToken), http.StatusOK, "")
-	sessWant(t, "logout on instance 2 after recovery", sessLogout(t, srv2, slug, erin.AccessToken, nil), http.StatusNoContent, "")
+	wantStatus(t, "erin on instance 1", sessMe(t, srv1, slug, erin.AccessToken), http.StatusOK, "")
+	wantStatus(t, "logout on instance 2 after recovery", sessLogout(t, srv2, slug, erin.AccessToken, nil), http.StatusNoContent, "")
 	eventually(t, time.Second, "instance 1 refuses a token logged out on instance 2 after Redis returned", func() bool {
 		return sessMe(t, srv1, slug, erin.AccessToken).Status == http.StatusUnauthorized
 	})
@@ -161,7 +161,7 @@ func TestOutageRedisRestart(t *testing.T) {
 	// used by instance 2 within 1 s, although instance 2 caches the tenant.
 	oldKid := sessKid(t, b.login(srv2, tt, "hank").AccessToken)
 	r := b.api("POST", "/tenants/"+slug+"/keys/rotate", nil)
-	sessWant(t, "rotate after recovery", r, http.StatusCreated, "")
+	wantStatus(t, "rotate after recovery", r, http.StatusCreated, "")
 	newKid, _ := r.JSON(t)["kid"].(string)
 	if newKid == "" || newKid == oldKid {
 		t.Fatalf("rotate: %s", r.Body)
@@ -169,5 +169,5 @@ func TestOutageRedisRestart(t *testing.T) {
 	eventually(t, time.Second, "instance 2 signs with the rotated key after Redis returned", func() bool {
 		return sessKid(t, b.login(srv2, tt, "ivan").AccessToken) == newKid
 	})
-	sessWant(t, "frank still logged in", sessMe(t, srv2, slug, frank.AccessToken), http.StatusOK, "")
+	wantStatus(t, "frank still logged in", sessMe(t, srv2, slug, frank.AccessToken), http.StatusOK, "")
 }

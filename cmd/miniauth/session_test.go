@@ -29,63 +29,6 @@ import (
 // ---------------------------------------------------------------------------
 // helpers (all prefixed sess to stay clear of the other test files)
 
-// sessCode is the problem code of r, or "" when r is not a problem. Unlike
-// response.Code it never fails the test, so it can be used inside
-// eventually conditions where a success answer is still expected.
-func sessCode(r response) string {
-	if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/problem+json") {
-		return ""
-	}
-	var p struct {
-		Code string `json:"code"`
-	}
-	_ = json.Unmarshal(r.Body, &p)
-	return p.Code
-}
-
-// sessWant asserts the status and, when code is not empty, the problem code.
-func sessWant(t *testing.T, what string, r response, status int, code string) {
-	t.Helper()
-	if r.Status != status {
-		t.Fatalf("%s: status %d, want %d: %s", what, r.Status, status, r.Body)
-	}
-	if code != "" {
-		if got := r.Code(t); got != code {
-			t.Fatalf("%s: code %q, want %q: %s", what, got, code, r.Body)
-		}
-	}
-}
-
-// sessWantFields asserts r is a 400 invalid_request whose errors name
-// exactly the wanted fields (order ignored).
-func sessWantFields(t *testing.T, what string, r response, fields ...string) {
-	t.Helper()
-	sessWant(t, what, r, http.StatusBadRequest, "invalid_request")
-	var p struct {
-		Errors []struct {
-			Field   string `json:"field"`
-			Message string `json:"message"`
-		} `json:"errors"`
-	}
-	if err := json.Unmarshal(r.Body, &p); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-	var got []string
-	for _, e := range p.Errors {
-		if e.Message == "" {
-			t.Errorf("%s: field %s has no message", what, e.Field)
-		}
-		got = append(got, e.Field)
-	}
-	sort.Strings(got)
-	got = slices.Compact(got) // one field may carry several messages
-	want := slices.Clone(fields)
-	sort.Strings(want)
-	if !slices.Equal(got, want) {
-		t.Fatalf("%s: error fields %v, want %v: %s", what, got, want, r.Body)
-	}
-}
-
 func sessURL(srv *testServer, slug, path string) string {
 	return srv.URL + "/v1/t/" + slug + path
 }
@@ -114,7 +57,7 @@ func sessLoginResp(t *testing.T, b *testBundle, srv *testServer, tt testTenant, 
 // sessTokens decodes a 200 token response.
 func sessTokens(t *testing.T, what string, r response) tokens {
 	t.Helper()
-	sessWant(t, what, r, http.StatusOK, "")
+	wantStatus(t, what, r, http.StatusOK, "")
 	var tok tokens
 	if err := json.Unmarshal(r.Body, &tok); err != nil {
 		t.Fatalf("%s: %v: %s", what, err, r.Body)
@@ -178,7 +121,7 @@ func sessB64JSON(t *testing.T, v any) string {
 func sessJWKS(t *testing.T, srv *testServer, slug string) []map[string]any {
 	t.Helper()
 	r := do(t, "GET", sessURL(srv, slug, "/.well-known/jwks.json"), nil)
-	sessWant(t, "jwks", r, http.StatusOK, "")
+	wantStatus(t, "jwks", r, http.StatusOK, "")
 	if ct := r.Header.Get("Content-Type"); !strings.Contains(ct, "json") {
 		t.Fatalf("jwks Content-Type %q", ct)
 	}
@@ -368,7 +311,7 @@ func TestSessionAccessTokenVerifiesFromJWKS(t *testing.T) {
 		}
 
 		r := do(t, "GET", sessURL(b.srv, c.slug, "/.well-known/openid-configuration"), nil)
-		sessWant(t, "openid-configuration", r, http.StatusOK, "")
+		wantStatus(t, "openid-configuration", r, http.StatusOK, "")
 		doc := r.JSON(t)
 		iss := b.cfg.PublicURL + "/v1/t/" + c.slug
 		if doc["issuer"] != iss || doc["jwks_uri"] != iss+"/.well-known/jwks.json" {
@@ -458,7 +401,7 @@ func TestSessionForgedAccessTokensRejected(t *testing.T) {
 	}
 	for name, tok := range forged {
 		r := sessMe(t, b.srv, ta.Slug, tok)
-		sessWant(t, name, r, http.StatusUnauthorized, "invalid_token")
+		wantStatus(t, name, r, http.StatusUnauthorized, "invalid_token")
 		if h := r.Header.Get("WWW-Authenticate"); !strings.Contains(h, "Bearer") || !strings.Contains(h, `error="invalid_token"`) {
 			t.Errorf("%s: WWW-Authenticate %q", name, h)
 		}
@@ -479,31 +422,31 @@ func TestSessionForgedAccessTokensRejected(t *testing.T) {
 	}
 	for name, h := range headers {
 		r := do(t, "GET", sessURL(b.srv, ta.Slug, "/me"), nil, h...)
-		sessWant(t, name, r, http.StatusUnauthorized, "invalid_token")
+		wantStatus(t, name, r, http.StatusUnauthorized, "invalid_token")
 		if !strings.Contains(r.Header.Get("WWW-Authenticate"), "Bearer") {
 			t.Errorf("%s: no Bearer challenge: %q", name, r.Header.Get("WWW-Authenticate"))
 		}
 	}
-	sessWant(t, "logout without token", do(t, "POST", sessURL(b.srv, ta.Slug, "/logout"), nil), http.StatusUnauthorized, "invalid_token")
-	sessWant(t, "patch me without token", do(t, "PATCH", sessURL(b.srv, ta.Slug, "/me"), map[string]string{"nickname": "x"}),
+	wantStatus(t, "logout without token", do(t, "POST", sessURL(b.srv, ta.Slug, "/logout"), nil), http.StatusUnauthorized, "invalid_token")
+	wantStatus(t, "patch me without token", do(t, "PATCH", sessURL(b.srv, ta.Slug, "/me"), map[string]string{"nickname": "x"}),
 		http.StatusUnauthorized, "invalid_token")
 
 	// The genuine tokens still work (so the refusals above are about the
 	// forgeries), each on its own tenant only; the scheme is case-insensitive.
 	r := sessMe(t, b.srv, ta.Slug, alice.AccessToken)
-	sessWant(t, "genuine token", r, http.StatusOK, "")
+	wantStatus(t, "genuine token", r, http.StatusOK, "")
 	if r.JSON(t)["id"] != alice.User.ID {
 		t.Fatalf("me is not alice: %s", r.Body)
 	}
-	sessWant(t, "lower-case scheme", do(t, "GET", sessURL(b.srv, ta.Slug, "/me"), nil, "Authorization", "bearer "+alice.AccessToken),
+	wantStatus(t, "lower-case scheme", do(t, "GET", sessURL(b.srv, ta.Slug, "/me"), nil, "Authorization", "bearer "+alice.AccessToken),
 		http.StatusOK, "")
-	sessWant(t, "other tenant's token at home", sessMe(t, b.srv, tb.Slug, other.AccessToken), http.StatusOK, "")
-	sessWant(t, "alice's token on tenant b", sessMe(t, b.srv, tb.Slug, alice.AccessToken), http.StatusUnauthorized, "invalid_token")
-	sessWant(t, "token on unknown tenant", sessMe(t, b.srv, "sess-nobody", alice.AccessToken), http.StatusNotFound, "tenant_not_found")
+	wantStatus(t, "other tenant's token at home", sessMe(t, b.srv, tb.Slug, other.AccessToken), http.StatusOK, "")
+	wantStatus(t, "alice's token on tenant b", sessMe(t, b.srv, tb.Slug, alice.AccessToken), http.StatusUnauthorized, "invalid_token")
+	wantStatus(t, "token on unknown tenant", sessMe(t, b.srv, "sess-nobody", alice.AccessToken), http.StatusNotFound, "tenant_not_found")
 	// A logout with the other tenant's token must not end alice's session.
-	sessWant(t, "logout with other tenant's token", sessLogout(t, b.srv, ta.Slug, other.AccessToken, nil), http.StatusUnauthorized, "invalid_token")
-	sessWant(t, "alice after foreign logout", sessMe(t, b.srv, ta.Slug, alice.AccessToken), http.StatusOK, "")
-	sessWant(t, "other after foreign logout", sessMe(t, b.srv, tb.Slug, other.AccessToken), http.StatusOK, "")
+	wantStatus(t, "logout with other tenant's token", sessLogout(t, b.srv, ta.Slug, other.AccessToken, nil), http.StatusUnauthorized, "invalid_token")
+	wantStatus(t, "alice after foreign logout", sessMe(t, b.srv, ta.Slug, alice.AccessToken), http.StatusOK, "")
+	wantStatus(t, "other after foreign logout", sessMe(t, b.srv, tb.Slug, other.AccessToken), http.StatusOK, "")
 
 	// Not covered here: an expired access token. One cannot be made without
 	// the tenant's private key, and the shortest access TTL is 60 s.
@@ -542,19 +485,19 @@ func TestSessionRefreshRotationAndReuse(t *testing.T) {
 		t.Fatalf("refresh changed the session: %v -> %v", c1["sid"], c2["sid"])
 	}
 	me := sessMe(t, b.srv, ta.Slug, second.AccessToken)
-	sessWant(t, "me with refreshed token", me, http.StatusOK, "")
+	wantStatus(t, "me with refreshed token", me, http.StatusOK, "")
 	if me.JSON(t)["id"] != first.User.ID {
 		t.Fatalf("me after refresh: %s", me.Body)
 	}
 
 	// Presenting the rotated token again is reuse: refused, session revoked.
-	sessWant(t, "reuse of rotated token", sessRefresh(t, b.srv, ta.Slug, first.RefreshToken),
+	wantStatus(t, "reuse of rotated token", sessRefresh(t, b.srv, ta.Slug, first.RefreshToken),
 		http.StatusUnauthorized, "refresh_token_reused")
-	sessWant(t, "newest refresh token after reuse", sessRefresh(t, b.srv, ta.Slug, second.RefreshToken),
+	wantStatus(t, "newest refresh token after reuse", sessRefresh(t, b.srv, ta.Slug, second.RefreshToken),
 		http.StatusUnauthorized, "invalid_refresh_token")
-	sessWant(t, "refreshed access token after reuse", sessMe(t, b.srv, ta.Slug, second.AccessToken),
+	wantStatus(t, "refreshed access token after reuse", sessMe(t, b.srv, ta.Slug, second.AccessToken),
 		http.StatusUnauthorized, "invalid_token")
-	sessWant(t, "original access token after reuse", sessMe(t, b.srv, ta.Slug, first.AccessToken),
+	wantStatus(t, "original access token after reuse", sessMe(t, b.srv, ta.Slug, first.AccessToken),
 		http.StatusUnauthorized, "invalid_token")
 	r = sessRefresh(t, b.srv, ta.Slug, first.RefreshToken)
 	if r.Status != http.StatusUnauthorized || !slices.Contains([]string{"invalid_refresh_token", "refresh_token_reused"}, r.Code(t)) {
@@ -572,19 +515,19 @@ func TestSessionRefreshRotationAndReuse(t *testing.T) {
 		"random 256-bit token": base64.RawURLEncoding.EncodeToString([]byte(strings.Repeat("x", 32))),
 		"short token":          "abc",
 	} {
-		sessWant(t, name, sessRefresh(t, b.srv, ta.Slug, tok), http.StatusUnauthorized, "invalid_refresh_token")
+		wantStatus(t, name, sessRefresh(t, b.srv, ta.Slug, tok), http.StatusUnauthorized, "invalid_refresh_token")
 	}
 
 	// A refresh token of tenant A on tenant B is refused and left untouched.
 	bob := b.login(nil, ta, "bob")
 	b.login(nil, tb, "bob") // bob exists on B too; still not his token there
 	for i := range 2 {
-		sessWant(t, fmt.Sprintf("A's token on B (%d)", i), sessRefresh(t, b.srv, tb.Slug, bob.RefreshToken),
+		wantStatus(t, fmt.Sprintf("A's token on B (%d)", i), sessRefresh(t, b.srv, tb.Slug, bob.RefreshToken),
 			http.StatusUnauthorized, "invalid_refresh_token")
 	}
 	bob2 := sessRefreshOK(t, b.srv, ta.Slug, bob.RefreshToken)
-	sessWant(t, "bob's refreshed token", sessMe(t, b.srv, ta.Slug, bob2.AccessToken), http.StatusOK, "")
-	sessWant(t, "bob's original access token", sessMe(t, b.srv, ta.Slug, bob.AccessToken), http.StatusOK, "")
+	wantStatus(t, "bob's refreshed token", sessMe(t, b.srv, ta.Slug, bob2.AccessToken), http.StatusOK, "")
+	wantStatus(t, "bob's original access token", sessMe(t, b.srv, ta.Slug, bob.AccessToken), http.StatusOK, "")
 
 	// Body errors are 400s and never spend a token.
 	url := sessURL(b.srv, ta.Slug, "/refresh")
@@ -608,14 +551,14 @@ func TestSessionRefreshRotationAndReuse(t *testing.T) {
 	for name, c := range bodies {
 		r := do(t, "POST", url, c.body)
 		if c.fields != nil {
-			sessWantFields(t, name, r, c.fields...)
+			wantFields(t, name, r, c.fields...)
 		} else {
-			sessWant(t, name, r, http.StatusBadRequest, "invalid_request")
+			wantStatus(t, name, r, http.StatusBadRequest, "invalid_request")
 		}
 	}
-	sessWant(t, "oversized body", do(t, "POST", url, `{"refresh_token":"`+strings.Repeat("a", 17<<10)+`"}`),
+	wantStatus(t, "oversized body", do(t, "POST", url, `{"refresh_token":"`+strings.Repeat("a", 17<<10)+`"}`),
 		http.StatusRequestEntityTooLarge, "request_too_large")
-	sessWant(t, "unknown tenant", sessRefresh(t, b.srv, "sess-nobody", bob2.RefreshToken), http.StatusNotFound, "tenant_not_found")
+	wantStatus(t, "unknown tenant", sessRefresh(t, b.srv, "sess-nobody", bob2.RefreshToken), http.StatusNotFound, "tenant_not_found")
 	// None of the bad requests spent bob's token.
 	sessRefreshOK(t, b.srv, ta.Slug, bob2.RefreshToken)
 }
@@ -657,7 +600,7 @@ func TestSessionConcurrentRefresh(t *testing.T) {
 				results[i].err = err
 				return
 			}
-			results[i] = result{status: resp.StatusCode, code: sessCode(response{Header: resp.Header, Body: data}), body: data}
+			results[i] = result{status: resp.StatusCode, code: problemCode(response{Header: resp.Header, Body: data}), body: data}
 		}()
 	}
 	close(start)
@@ -707,11 +650,11 @@ func TestSessionConcurrentRefresh(t *testing.T) {
 	if w.User.ID != tok.User.ID {
 		t.Fatalf("winner is user %s, want %s", w.User.ID, tok.User.ID)
 	}
-	sessWant(t, "winner's refresh token", sessRefresh(t, b.srv, tt.Slug, w.RefreshToken), http.StatusUnauthorized, "invalid_refresh_token")
-	sessWant(t, "winner's access token", sessMe(t, b.srv, tt.Slug, w.AccessToken), http.StatusUnauthorized, "invalid_token")
-	sessWant(t, "original access token", sessMe(t, b.srv, tt.Slug, tok.AccessToken), http.StatusUnauthorized, "invalid_token")
+	wantStatus(t, "winner's refresh token", sessRefresh(t, b.srv, tt.Slug, w.RefreshToken), http.StatusUnauthorized, "invalid_refresh_token")
+	wantStatus(t, "winner's access token", sessMe(t, b.srv, tt.Slug, w.AccessToken), http.StatusUnauthorized, "invalid_token")
+	wantStatus(t, "original access token", sessMe(t, b.srv, tt.Slug, tok.AccessToken), http.StatusUnauthorized, "invalid_token")
 	// Only that session: the user's other session is untouched.
-	sessWant(t, "other session", sessMe(t, b.srv, tt.Slug, bystander.AccessToken), http.StatusOK, "")
+	wantStatus(t, "other session", sessMe(t, b.srv, tt.Slug, bystander.AccessToken), http.StatusOK, "")
 	sessRefreshOK(t, b.srv, tt.Slug, bystander.RefreshToken)
 }
 
@@ -732,46 +675,46 @@ func TestSessionLogout(t *testing.T) {
 	}
 
 	r := sessLogout(t, b.srv, tt.Slug, s1.AccessToken, nil)
-	sessWant(t, "logout", r, http.StatusNoContent, "")
+	wantStatus(t, "logout", r, http.StatusNoContent, "")
 	if len(r.Body) != 0 {
 		t.Errorf("204 with a body: %q", r.Body)
 	}
-	sessWant(t, "logged-out access token", sessMe(t, b.srv, tt.Slug, s1.AccessToken), http.StatusUnauthorized, "invalid_token")
-	sessWant(t, "logged-out refresh token", sessRefresh(t, b.srv, tt.Slug, s1.RefreshToken), http.StatusUnauthorized, "invalid_refresh_token")
-	sessWant(t, "second logout with the same token", sessLogout(t, b.srv, tt.Slug, s1.AccessToken, nil), http.StatusUnauthorized, "invalid_token")
+	wantStatus(t, "logged-out access token", sessMe(t, b.srv, tt.Slug, s1.AccessToken), http.StatusUnauthorized, "invalid_token")
+	wantStatus(t, "logged-out refresh token", sessRefresh(t, b.srv, tt.Slug, s1.RefreshToken), http.StatusUnauthorized, "invalid_refresh_token")
+	wantStatus(t, "second logout with the same token", sessLogout(t, b.srv, tt.Slug, s1.AccessToken, nil), http.StatusUnauthorized, "invalid_token")
 	// alice's other session lives on.
-	sessWant(t, "second session", sessMe(t, b.srv, tt.Slug, s2.AccessToken), http.StatusOK, "")
+	wantStatus(t, "second session", sessMe(t, b.srv, tt.Slug, s2.AccessToken), http.StatusOK, "")
 	s2 = sessRefreshOK(t, b.srv, tt.Slug, s2.RefreshToken)
-	sessWant(t, "second session refreshed", sessMe(t, b.srv, tt.Slug, s2.AccessToken), http.StatusOK, "")
+	wantStatus(t, "second session refreshed", sessMe(t, b.srv, tt.Slug, s2.AccessToken), http.StatusOK, "")
 
 	// Bad bodies are refused without logging anything out.
-	sessWant(t, "logout all:\"yes\"", sessLogout(t, b.srv, tt.Slug, s2.AccessToken, `{"all":"yes"}`), http.StatusBadRequest, "invalid_request")
-	sessWant(t, "logout unknown field", sessLogout(t, b.srv, tt.Slug, s2.AccessToken, `{"everything":true}`), http.StatusBadRequest, "invalid_request")
-	sessWant(t, "after bad logouts", sessMe(t, b.srv, tt.Slug, s2.AccessToken), http.StatusOK, "")
-	sessWant(t, "logout without token", do(t, "POST", sessURL(b.srv, tt.Slug, "/logout"), map[string]bool{"all": true}),
+	wantStatus(t, "logout all:\"yes\"", sessLogout(t, b.srv, tt.Slug, s2.AccessToken, `{"all":"yes"}`), http.StatusBadRequest, "invalid_request")
+	wantStatus(t, "logout unknown field", sessLogout(t, b.srv, tt.Slug, s2.AccessToken, `{"everything":true}`), http.StatusBadRequest, "invalid_request")
+	wantStatus(t, "after bad logouts", sessMe(t, b.srv, tt.Slug, s2.AccessToken), http.StatusOK, "")
+	wantStatus(t, "logout without token", do(t, "POST", sessURL(b.srv, tt.Slug, "/logout"), map[string]bool{"all": true}),
 		http.StatusUnauthorized, "invalid_token")
-	sessWant(t, "after tokenless logout", sessMe(t, b.srv, tt.Slug, s2.AccessToken), http.StatusOK, "")
+	wantStatus(t, "after tokenless logout", sessMe(t, b.srv, tt.Slug, s2.AccessToken), http.StatusOK, "")
 
 	// {"all": false} is an ordinary logout.
 	s3 := b.login(nil, tt, "alice")
-	sessWant(t, "logout all:false", sessLogout(t, b.srv, tt.Slug, s3.AccessToken, map[string]bool{"all": false}), http.StatusNoContent, "")
-	sessWant(t, "after all:false", sessMe(t, b.srv, tt.Slug, s3.AccessToken), http.StatusUnauthorized, "invalid_token")
-	sessWant(t, "others after all:false", sessMe(t, b.srv, tt.Slug, s2.AccessToken), http.StatusOK, "")
+	wantStatus(t, "logout all:false", sessLogout(t, b.srv, tt.Slug, s3.AccessToken, map[string]bool{"all": false}), http.StatusNoContent, "")
+	wantStatus(t, "after all:false", sessMe(t, b.srv, tt.Slug, s3.AccessToken), http.StatusUnauthorized, "invalid_token")
+	wantStatus(t, "others after all:false", sessMe(t, b.srv, tt.Slug, s2.AccessToken), http.StatusOK, "")
 
 	// {"all": true} ends every session of the user, and only that user's.
 	s4 := b.login(nil, tt, "alice")
-	sessWant(t, "logout all", sessLogout(t, b.srv, tt.Slug, s2.AccessToken, map[string]bool{"all": true}), http.StatusNoContent, "")
+	wantStatus(t, "logout all", sessLogout(t, b.srv, tt.Slug, s2.AccessToken, map[string]bool{"all": true}), http.StatusNoContent, "")
 	for name, s := range map[string]tokens{"s2": s2, "s4": s4} {
-		sessWant(t, name+" access after logout all", sessMe(t, b.srv, tt.Slug, s.AccessToken), http.StatusUnauthorized, "invalid_token")
-		sessWant(t, name+" refresh after logout all", sessRefresh(t, b.srv, tt.Slug, s.RefreshToken), http.StatusUnauthorized, "invalid_refresh_token")
+		wantStatus(t, name+" access after logout all", sessMe(t, b.srv, tt.Slug, s.AccessToken), http.StatusUnauthorized, "invalid_token")
+		wantStatus(t, name+" refresh after logout all", sessRefresh(t, b.srv, tt.Slug, s.RefreshToken), http.StatusUnauthorized, "invalid_refresh_token")
 	}
-	sessWant(t, "bob after alice's logout all", sessMe(t, b.srv, tt.Slug, bob.AccessToken), http.StatusOK, "")
+	wantStatus(t, "bob after alice's logout all", sessMe(t, b.srv, tt.Slug, bob.AccessToken), http.StatusOK, "")
 	sessRefreshOK(t, b.srv, tt.Slug, bob.RefreshToken)
-	sessWant(t, "alice on another tenant", sessMe(t, b.srv, t2.Slug, elsewhere.AccessToken), http.StatusOK, "")
+	wantStatus(t, "alice on another tenant", sessMe(t, b.srv, t2.Slug, elsewhere.AccessToken), http.StatusOK, "")
 	sessRefreshOK(t, b.srv, t2.Slug, elsewhere.RefreshToken)
 	// And a fresh login after logout all works.
 	s5 := b.login(nil, tt, "alice")
-	sessWant(t, "login after logout all", sessMe(t, b.srv, tt.Slug, s5.AccessToken), http.StatusOK, "")
+	wantStatus(t, "login after logout all", sessMe(t, b.srv, tt.Slug, s5.AccessToken), http.StatusOK, "")
 }
 
 // ---------------------------------------------------------------------------
@@ -786,22 +729,22 @@ func TestSessionCrossInstanceRevocation(t *testing.T) {
 	// Logout on instance 1 reaches a token cached live on instance 2.
 	tok := b.login(srv1, tt, "alice")
 	for range 2 {
-		sessWant(t, "me on instance 2", sessMe(t, srv2, tt.Slug, tok.AccessToken), http.StatusOK, "")
+		wantStatus(t, "me on instance 2", sessMe(t, srv2, tt.Slug, tok.AccessToken), http.StatusOK, "")
 	}
-	sessWant(t, "logout on instance 1", sessLogout(t, srv1, tt.Slug, tok.AccessToken, nil), http.StatusNoContent, "")
+	wantStatus(t, "logout on instance 1", sessLogout(t, srv1, tt.Slug, tok.AccessToken, nil), http.StatusNoContent, "")
 	eventually(t, time.Second, "instance 2 refuses a token logged out on instance 1", func() bool {
 		return sessMe(t, srv2, tt.Slug, tok.AccessToken).Status == http.StatusUnauthorized
 	})
-	sessWant(t, "logged-out token on instance 2", sessMe(t, srv2, tt.Slug, tok.AccessToken), http.StatusUnauthorized, "invalid_token")
-	sessWant(t, "logged-out refresh on instance 2", sessRefresh(t, srv2, tt.Slug, tok.RefreshToken), http.StatusUnauthorized, "invalid_refresh_token")
+	wantStatus(t, "logged-out token on instance 2", sessMe(t, srv2, tt.Slug, tok.AccessToken), http.StatusUnauthorized, "invalid_token")
+	wantStatus(t, "logged-out refresh on instance 2", sessRefresh(t, srv2, tt.Slug, tok.RefreshToken), http.StatusUnauthorized, "invalid_refresh_token")
 
 	// Logout all on instance 1 reaches every session cached on instance 2.
 	c1 := b.login(srv1, tt, "carol")
 	c2 := b.login(srv2, tt, "carol")
 	for _, c := range []tokens{c1, c2} {
-		sessWant(t, "carol on instance 2", sessMe(t, srv2, tt.Slug, c.AccessToken), http.StatusOK, "")
+		wantStatus(t, "carol on instance 2", sessMe(t, srv2, tt.Slug, c.AccessToken), http.StatusOK, "")
 	}
-	sessWant(t, "logout all on instance 1", sessLogout(t, srv1, tt.Slug, c1.AccessToken, map[string]bool{"all": true}), http.StatusNoContent, "")
+	wantStatus(t, "logout all on instance 1", sessLogout(t, srv1, tt.Slug, c1.AccessToken, map[string]bool{"all": true}), http.StatusNoContent, "")
 	eventually(t, time.Second, "instance 2 refuses every session of a user logged out everywhere", func() bool {
 		return sessMe(t, srv2, tt.Slug, c1.AccessToken).Status == http.StatusUnauthorized &&
 			sessMe(t, srv2, tt.Slug, c2.AccessToken).Status == http.StatusUnauthorized
@@ -811,36 +754,36 @@ func TestSessionCrossInstanceRevocation(t *testing.T) {
 	first := b.login(srv1, tt, "bob")
 	second := sessRefreshOK(t, srv1, tt.Slug, first.RefreshToken)
 	for range 2 {
-		sessWant(t, "refreshed token on instance 2", sessMe(t, srv2, tt.Slug, second.AccessToken), http.StatusOK, "")
+		wantStatus(t, "refreshed token on instance 2", sessMe(t, srv2, tt.Slug, second.AccessToken), http.StatusOK, "")
 	}
-	sessWant(t, "reuse on instance 1", sessRefresh(t, srv1, tt.Slug, first.RefreshToken), http.StatusUnauthorized, "refresh_token_reused")
+	wantStatus(t, "reuse on instance 1", sessRefresh(t, srv1, tt.Slug, first.RefreshToken), http.StatusUnauthorized, "refresh_token_reused")
 	eventually(t, time.Second, "instance 2 refuses the session revoked by reuse on instance 1", func() bool {
 		return sessMe(t, srv2, tt.Slug, second.AccessToken).Status == http.StatusUnauthorized
 	})
-	sessWant(t, "newest refresh on instance 2", sessRefresh(t, srv2, tt.Slug, second.RefreshToken), http.StatusUnauthorized, "invalid_refresh_token")
+	wantStatus(t, "newest refresh on instance 2", sessRefresh(t, srv2, tt.Slug, second.RefreshToken), http.StatusUnauthorized, "invalid_refresh_token")
 
 	// Disabling the tenant on instance 1 stops instance 2 within 1 s:
 	// tokens, logins and refreshes alike.
 	dave := b.login(srv2, tt, "dave")
-	sessWant(t, "dave on instance 2", sessMe(t, srv2, tt.Slug, dave.AccessToken), http.StatusOK, "")
+	wantStatus(t, "dave on instance 2", sessMe(t, srv2, tt.Slug, dave.AccessToken), http.StatusOK, "")
 	r := b.api("PATCH", "/tenants/"+tt.Slug, map[string]string{"status": "disabled"})
-	sessWant(t, "disable tenant", r, http.StatusOK, "")
+	wantStatus(t, "disable tenant", r, http.StatusOK, "")
 	if r.JSON(t)["status"] != "disabled" {
 		t.Fatalf("PATCH answer: %s", r.Body)
 	}
 	eventually(t, time.Second, "instance 2 refuses a disabled tenant", func() bool {
 		me := sessMe(t, srv2, tt.Slug, dave.AccessToken)
 		login := sessLoginResp(t, b, srv2, tt, "erin")
-		return me.Status == http.StatusForbidden && sessCode(me) == "tenant_disabled" &&
-			login.Status == http.StatusForbidden && sessCode(login) == "tenant_disabled"
+		return me.Status == http.StatusForbidden && problemCode(me) == "tenant_disabled" &&
+			login.Status == http.StatusForbidden && problemCode(login) == "tenant_disabled"
 	})
-	sessWant(t, "refresh on disabled tenant", sessRefresh(t, srv2, tt.Slug, dave.RefreshToken), http.StatusForbidden, "tenant_disabled")
-	sessWant(t, "logout on disabled tenant", sessLogout(t, srv2, tt.Slug, dave.AccessToken, nil), http.StatusForbidden, "tenant_disabled")
+	wantStatus(t, "refresh on disabled tenant", sessRefresh(t, srv2, tt.Slug, dave.RefreshToken), http.StatusForbidden, "tenant_disabled")
+	wantStatus(t, "logout on disabled tenant", sessLogout(t, srv2, tt.Slug, dave.AccessToken, nil), http.StatusForbidden, "tenant_disabled")
 	// Verifiers can still fetch the keys of a disabled tenant.
 	sessJWKS(t, srv2, tt.Slug)
 
 	// Enabling it again also propagates, and the session was not lost.
-	sessWant(t, "enable tenant", b.api("PATCH", "/tenants/"+tt.Slug, map[string]string{"status": "active"}), http.StatusOK, "")
+	wantStatus(t, "enable tenant", b.api("PATCH", "/tenants/"+tt.Slug, map[string]string{"status": "active"}), http.StatusOK, "")
 	eventually(t, time.Second, "instance 2 serves a re-enabled tenant", func() bool {
 		return sessMe(t, srv2, tt.Slug, dave.AccessToken).Status == http.StatusOK
 	})
@@ -861,10 +804,10 @@ func TestSessionKeyRotation(t *testing.T) {
 	if k := sessKid(t, b.login(srv2, tt, "bob").AccessToken); k != oldKid {
 		t.Fatalf("instances sign with different keys before rotation: %s vs %s", k, oldKid)
 	}
-	sessWant(t, "instance 2 before rotation", sessMe(t, srv2, tt.Slug, before.AccessToken), http.StatusOK, "")
+	wantStatus(t, "instance 2 before rotation", sessMe(t, srv2, tt.Slug, before.AccessToken), http.StatusOK, "")
 
 	r := b.api("POST", "/tenants/"+tt.Slug+"/keys/rotate", nil)
-	sessWant(t, "rotate", r, http.StatusCreated, "")
+	wantStatus(t, "rotate", r, http.StatusCreated, "")
 	rotated := r.JSON(t)
 	newKid, _ := rotated["kid"].(string)
 	if newKid == "" || newKid == oldKid || rotated["status"] != "active" || rotated["alg"] != "ES256" {
@@ -883,7 +826,7 @@ func TestSessionKeyRotation(t *testing.T) {
 	}
 
 	r = b.api("GET", "/tenants/"+tt.Slug+"/keys", nil)
-	sessWant(t, "list keys", r, http.StatusOK, "")
+	wantStatus(t, "list keys", r, http.StatusOK, "")
 	var keys struct {
 		Items []struct {
 			KID       string     `json:"kid"`
@@ -908,8 +851,8 @@ func TestSessionKeyRotation(t *testing.T) {
 	}
 
 	// Tokens signed before the rotation still work, everywhere.
-	sessWant(t, "old token on instance 1", sessMe(t, srv1, tt.Slug, before.AccessToken), http.StatusOK, "")
-	sessWant(t, "old token on instance 2", sessMe(t, srv2, tt.Slug, before.AccessToken), http.StatusOK, "")
+	wantStatus(t, "old token on instance 1", sessMe(t, srv1, tt.Slug, before.AccessToken), http.StatusOK, "")
+	wantStatus(t, "old token on instance 2", sessMe(t, srv2, tt.Slug, before.AccessToken), http.StatusOK, "")
 	sessVerify(t, b, srv1, tt.Slug, before.AccessToken, "ES256")
 
 	// New tokens use the new key, on instance 1 at once...
@@ -928,19 +871,19 @@ func TestSessionKeyRotation(t *testing.T) {
 	if got := sessJWKSKids(t, srv2, tt.Slug); !slices.Equal(got, want) {
 		t.Fatalf("instance 2 JWKS kids %v, want %v", got, want)
 	}
-	sessWant(t, "new-key token on instance 2", sessMe(t, srv2, tt.Slug, after.AccessToken), http.StatusOK, "")
+	wantStatus(t, "new-key token on instance 2", sessMe(t, srv2, tt.Slug, after.AccessToken), http.StatusOK, "")
 
 	// A second rotation: three keys, one active, two retiring; the very first
 	// token still verifies.
 	r = b.api("POST", "/tenants/"+tt.Slug+"/keys/rotate", nil)
-	sessWant(t, "second rotate", r, http.StatusCreated, "")
+	wantStatus(t, "second rotate", r, http.StatusCreated, "")
 	thirdKid, _ := r.JSON(t)["kid"].(string)
 	if got := sessJWKSKids(t, srv1, tt.Slug); len(got) != 3 || !slices.Contains(got, thirdKid) {
 		t.Fatalf("JWKS after second rotation: %v", got)
 	}
-	sessWant(t, "first token after two rotations", sessMe(t, srv1, tt.Slug, before.AccessToken), http.StatusOK, "")
-	sessWant(t, "rotate unknown tenant", b.api("POST", "/tenants/sess-nobody/keys/rotate", nil), http.StatusNotFound, "not_found")
-	sessWant(t, "keys of unknown tenant", b.api("GET", "/tenants/sess-nobody/keys", nil), http.StatusNotFound, "not_found")
+	wantStatus(t, "first token after two rotations", sessMe(t, srv1, tt.Slug, before.AccessToken), http.StatusOK, "")
+	wantStatus(t, "rotate unknown tenant", b.api("POST", "/tenants/sess-nobody/keys/rotate", nil), http.StatusNotFound, "not_found")
+	wantStatus(t, "keys of unknown tenant", b.api("GET", "/tenants/sess-nobody/keys", nil), http.StatusNotFound, "not_found")
 }
 
 // ---------------------------------------------------------------------------
@@ -958,7 +901,7 @@ func TestSessionPatchMe(t *testing.T) {
 	}
 	check := func(what string, r response, nickname, avatar any) {
 		t.Helper()
-		sessWant(t, what, r, http.StatusOK, "")
+		wantStatus(t, what, r, http.StatusOK, "")
 		u := r.JSON(t)
 		if u["nickname"] != nickname || u["avatar_url"] != avatar {
 			t.Fatalf("%s: nickname %v avatar %v, want %v %v: %s", what, u["nickname"], u["avatar_url"], nickname, avatar, r.Body)
@@ -997,17 +940,17 @@ func TestSessionPatchMe(t *testing.T) {
 		"unknown field openid": {map[string]string{"openid": "evil"}, "openid"},
 		"nickname number":      {`{"nickname":5}`, "nickname"},
 	} {
-		sessWantFields(t, name, patch(c.body), c.field)
+		wantFields(t, name, patch(c.body), c.field)
 	}
-	sessWant(t, "broken JSON", patch(`{"nickname":`), http.StatusBadRequest, "invalid_request")
-	sessWant(t, "no body", patch(nil), http.StatusBadRequest, "invalid_request")
+	wantStatus(t, "broken JSON", patch(`{"nickname":`), http.StatusBadRequest, "invalid_request")
+	wantStatus(t, "no body", patch(nil), http.StatusBadRequest, "invalid_request")
 	// The refused patches changed nothing.
 	check("me after refused patches", me(), nil, "https://cdn.example.com/b.png")
 
 	check("clear avatar", patch(map[string]string{"avatar_url": ""}), nil, nil)
 	check("me after clearing avatar", me(), nil, nil)
 	// Bob's profile is his own.
-	sessWant(t, "bob sets nickname", do(t, "PATCH", sessURL(b.srv, tt.Slug, "/me"), map[string]string{"nickname": "Bob"},
+	wantStatus(t, "bob sets nickname", do(t, "PATCH", sessURL(b.srv, tt.Slug, "/me"), map[string]string{"nickname": "Bob"},
 		"Authorization", "Bearer "+bob.AccessToken), http.StatusOK, "")
 	check("alice after bob's patch", me(), nil, nil)
 	if u := sessMe(t, b.srv, tt.Slug, bob.AccessToken).JSON(t); u["nickname"] != "Bob" || u["id"] != bob.User.ID {
@@ -1033,7 +976,7 @@ func TestSessionManagementAPI(t *testing.T) {
 		"key without scheme": {"Authorization", b.apiKey},
 	} {
 		r := do(t, "GET", api+"/tenants", nil, h...)
-		sessWant(t, name, r, http.StatusUnauthorized, "unauthorized")
+		wantStatus(t, name, r, http.StatusUnauthorized, "unauthorized")
 		if r.Header.Get("WWW-Authenticate") == "" {
 			t.Errorf("%s: no WWW-Authenticate", name)
 		}
@@ -1043,7 +986,7 @@ func TestSessionManagementAPI(t *testing.T) {
 	secret := "sess-very-secret-value"
 	create := map[string]any{"slug": "sess-m1", "name": "Tenant one", "wechat_appid": "wxsessm100000000", "wechat_secret": secret}
 	r := b.api("POST", "/tenants", create)
-	sessWant(t, "create", r, http.StatusCreated, "")
+	wantStatus(t, "create", r, http.StatusCreated, "")
 	sessNoSecret(t, "create", r, secret)
 	tn := r.JSON(t)
 	if tn["slug"] != "sess-m1" || tn["name"] != "Tenant one" || tn["status"] != "active" || tn["wechat_appid"] != "wxsessm100000000" ||
@@ -1056,30 +999,30 @@ func TestSessionManagementAPI(t *testing.T) {
 	if loc := r.Header.Get("Location"); loc != "" && loc != "/api/v1/tenants/sess-m1" {
 		t.Errorf("Location %q", loc)
 	}
-	sessWant(t, "duplicate slug", b.api("POST", "/tenants", create), http.StatusConflict, "conflict")
+	wantStatus(t, "duplicate slug", b.api("POST", "/tenants", create), http.StatusConflict, "conflict")
 
-	sessWantFields(t, "invalid create", b.api("POST", "/tenants", map[string]any{
+	wantFields(t, "invalid create", b.api("POST", "/tenants", map[string]any{
 		"slug": "Bad_Slug", "name": "", "wechat_appid": "nope", "wechat_secret": "short",
 		"signing_alg": "RS256", "access_ttl_seconds": 5, "refresh_ttl_seconds": 10,
 		"rate_limits": map[string]any{"login_per_ip": "fast", "bogus": "1-M"},
 	}), "slug", "name", "wechat_appid", "wechat_secret", "signing_alg", "access_ttl_seconds", "refresh_ttl_seconds",
 		"rate_limits.login_per_ip", "rate_limits.bogus")
-	sessWantFields(t, "create without secret", b.api("POST", "/tenants", map[string]any{
+	wantFields(t, "create without secret", b.api("POST", "/tenants", map[string]any{
 		"slug": "sess-m9", "name": "x", "wechat_appid": "wxsessm900000000"}), "wechat_secret")
-	sessWantFields(t, "create with unknown field", b.api("POST", "/tenants", map[string]any{
+	wantFields(t, "create with unknown field", b.api("POST", "/tenants", map[string]any{
 		"slug": "sess-m9", "name": "x", "wechat_appid": "wxsessm900000000", "wechat_secret": secret, "owner": "me"}), "owner")
-	sessWant(t, "create broken JSON", b.api("POST", "/tenants", `{"slug":`), http.StatusBadRequest, "invalid_request")
+	wantStatus(t, "create broken JSON", b.api("POST", "/tenants", `{"slug":`), http.StatusBadRequest, "invalid_request")
 
 	create2 := map[string]any{"slug": "sess-m2", "name": "Tenant two", "wechat_appid": "wxsessm200000000", "wechat_secret": secret,
 		"signing_alg": "EdDSA", "access_ttl_seconds": 120, "rate_limits": map[string]any{"login_per_ip": "5-M"}}
 	r = b.api("POST", "/tenants", create2)
-	sessWant(t, "create 2", r, http.StatusCreated, "")
+	wantStatus(t, "create 2", r, http.StatusCreated, "")
 	tn2 := r.JSON(t)
 	if tn2["signing_alg"] != "EdDSA" || tn2["access_ttl_seconds"] != float64(120) {
 		t.Fatalf("created tenant 2: %s", r.Body)
 	}
 	sessWantLimits(t, "created 2", tn2, map[string]string{"login_per_ip": "5-M"})
-	sessWant(t, "create 3", b.api("POST", "/tenants", map[string]any{"slug": "sess-m3", "name": "Tenant three",
+	wantStatus(t, "create 3", b.api("POST", "/tenants", map[string]any{"slug": "sess-m3", "name": "Tenant three",
 		"wechat_appid": "wxsessm300000000", "wechat_secret": secret}), http.StatusCreated, "")
 
 	// List with pagination.
@@ -1094,7 +1037,7 @@ func TestSessionManagementAPI(t *testing.T) {
 			path += "&cursor=" + url.QueryEscape(cursor)
 		}
 		r := b.api("GET", path, nil)
-		sessWant(t, "list page", r, http.StatusOK, "")
+		wantStatus(t, "list page", r, http.StatusOK, "")
 		sessNoSecret(t, "list", r, secret)
 		var l struct {
 			Items []map[string]any `json:"items"`
@@ -1119,17 +1062,17 @@ func TestSessionManagementAPI(t *testing.T) {
 		t.Fatalf("paginated slugs %v", slugs)
 	}
 	r = b.api("GET", "/tenants", nil)
-	sessWant(t, "list all", r, http.StatusOK, "")
+	wantStatus(t, "list all", r, http.StatusOK, "")
 	if items, _ := r.JSON(t)["items"].([]any); len(items) != 3 || r.JSON(t)["next_cursor"] != nil {
 		t.Fatalf("unpaginated list: %s", r.Body)
 	}
 	for _, q := range []string{"limit=0", "limit=201", "limit=x", "cursor=%25%25%25"} {
-		sessWant(t, "list "+q, b.api("GET", "/tenants?"+q, nil), http.StatusBadRequest, "invalid_request")
+		wantStatus(t, "list "+q, b.api("GET", "/tenants?"+q, nil), http.StatusBadRequest, "invalid_request")
 	}
 
 	// Get.
 	r = b.api("GET", "/tenants/sess-m2", nil)
-	sessWant(t, "get", r, http.StatusOK, "")
+	wantStatus(t, "get", r, http.StatusOK, "")
 	sessNoSecret(t, "get", r, secret)
 	if r.JSON(t)["wechat_secret_set"] != true || r.JSON(t)["slug"] != "sess-m2" {
 		t.Fatalf("get: %s", r.Body)
@@ -1137,13 +1080,13 @@ func TestSessionManagementAPI(t *testing.T) {
 
 	// PATCH merges rate limits key by key; null resets a key to the default.
 	r = b.api("PATCH", "/tenants/sess-m2", map[string]any{"rate_limits": map[string]any{"refresh_per_ip": "7-S"}})
-	sessWant(t, "patch limits", r, http.StatusOK, "")
+	wantStatus(t, "patch limits", r, http.StatusOK, "")
 	sessWantLimits(t, "after set", r.JSON(t), map[string]string{"login_per_ip": "5-M", "refresh_per_ip": "7-S"})
 	r = b.api("PATCH", "/tenants/sess-m2", map[string]any{"rate_limits": map[string]any{"login_per_ip": nil}})
-	sessWant(t, "patch limit null", r, http.StatusOK, "")
+	wantStatus(t, "patch limit null", r, http.StatusOK, "")
 	sessWantLimits(t, "after reset", r.JSON(t), map[string]string{"refresh_per_ip": "7-S"})
 	r = b.api("PATCH", "/tenants/sess-m2", map[string]any{"name": "Renamed"})
-	sessWant(t, "patch name", r, http.StatusOK, "")
+	wantStatus(t, "patch name", r, http.StatusOK, "")
 	if r.JSON(t)["name"] != "Renamed" || r.JSON(t)["signing_alg"] != "EdDSA" {
 		t.Fatalf("patch name: %s", r.Body)
 	}
@@ -1154,25 +1097,25 @@ func TestSessionManagementAPI(t *testing.T) {
 	}
 	sessWantLimits(t, "get after patch", r.JSON(t), map[string]string{"refresh_per_ip": "7-S"})
 	r = b.api("PATCH", "/tenants/sess-m2", map[string]any{"wechat_secret": "another-secret-value"})
-	sessWant(t, "patch secret", r, http.StatusOK, "")
+	wantStatus(t, "patch secret", r, http.StatusOK, "")
 	sessNoSecret(t, "patch secret", r, "another-secret-value")
-	sessWantFields(t, "patch bad limit", b.api("PATCH", "/tenants/sess-m2",
+	wantFields(t, "patch bad limit", b.api("PATCH", "/tenants/sess-m2",
 		map[string]any{"rate_limits": map[string]any{"api_per_user": "lots"}}), "rate_limits.api_per_user")
-	sessWantFields(t, "patch unknown limit", b.api("PATCH", "/tenants/sess-m2",
+	wantFields(t, "patch unknown limit", b.api("PATCH", "/tenants/sess-m2",
 		map[string]any{"rate_limits": map[string]any{"per_moon": "1-D"}}), "rate_limits.per_moon")
-	sessWantFields(t, "patch bad status", b.api("PATCH", "/tenants/sess-m2", map[string]any{"status": "paused"}), "status")
-	sessWantFields(t, "patch unknown field", b.api("PATCH", "/tenants/sess-m2", map[string]any{"slug": "sess-m7"}), "slug")
-	sessWant(t, "patch unknown tenant", b.api("PATCH", "/tenants/sess-nobody", map[string]any{"name": "x"}), http.StatusNotFound, "not_found")
+	wantFields(t, "patch bad status", b.api("PATCH", "/tenants/sess-m2", map[string]any{"status": "paused"}), "status")
+	wantFields(t, "patch unknown field", b.api("PATCH", "/tenants/sess-m2", map[string]any{"slug": "sess-m7"}), "slug")
+	wantStatus(t, "patch unknown tenant", b.api("PATCH", "/tenants/sess-nobody", map[string]any{"name": "x"}), http.StatusNotFound, "not_found")
 	// The refused patches changed nothing.
 	sessWantLimits(t, "after refused patches", b.api("GET", "/tenants/sess-m2", nil).JSON(t), map[string]string{"refresh_per_ip": "7-S"})
 
 	// Delete.
-	sessWant(t, "delete", b.api("DELETE", "/tenants/sess-m3", nil), http.StatusNoContent, "")
-	sessWant(t, "get deleted", b.api("GET", "/tenants/sess-m3", nil), http.StatusNotFound, "not_found")
-	sessWant(t, "delete again", b.api("DELETE", "/tenants/sess-m3", nil), http.StatusNotFound, "not_found")
-	sessWant(t, "jwks of deleted tenant", do(t, "GET", sessURL(b.srv, "sess-m3", "/.well-known/jwks.json"), nil),
+	wantStatus(t, "delete", b.api("DELETE", "/tenants/sess-m3", nil), http.StatusNoContent, "")
+	wantStatus(t, "get deleted", b.api("GET", "/tenants/sess-m3", nil), http.StatusNotFound, "not_found")
+	wantStatus(t, "delete again", b.api("DELETE", "/tenants/sess-m3", nil), http.StatusNotFound, "not_found")
+	wantStatus(t, "jwks of deleted tenant", do(t, "GET", sessURL(b.srv, "sess-m3", "/.well-known/jwks.json"), nil),
 		http.StatusNotFound, "tenant_not_found")
-	sessWant(t, "get unknown", b.api("GET", "/tenants/sess-nobody", nil), http.StatusNotFound, "not_found")
+	wantStatus(t, "get unknown", b.api("GET", "/tenants/sess-nobody", nil), http.StatusNotFound, "not_found")
 
 	// A tenant_viewer key sees its own tenant only, and changes nothing.
 	_, viewer, err := admin.NewAPIKeys(b.db).Create(context.Background(), "v", admin.RoleTenantViewer, "sess-m1")
@@ -1184,9 +1127,9 @@ func TestSessionManagementAPI(t *testing.T) {
 		return do(t, method, api+path, body, "Authorization", "Bearer "+viewer)
 	}
 	r = as("GET", "/tenants/sess-m1", nil)
-	sessWant(t, "viewer gets own tenant", r, http.StatusOK, "")
+	wantStatus(t, "viewer gets own tenant", r, http.StatusOK, "")
 	sessNoSecret(t, "viewer get", r, secret)
-	sessWant(t, "viewer lists own keys", as("GET", "/tenants/sess-m1/keys", nil), http.StatusOK, "")
+	wantStatus(t, "viewer lists own keys", as("GET", "/tenants/sess-m1/keys", nil), http.StatusOK, "")
 	for name, c := range map[string]struct{ method, path string }{
 		"viewer gets other tenant":   {"GET", "/tenants/sess-m2"},
 		"viewer lists other's keys":  {"GET", "/tenants/sess-m2/keys"},
@@ -1205,7 +1148,7 @@ func TestSessionManagementAPI(t *testing.T) {
 		case "POST":
 			body = map[string]any{"slug": "sess-v9", "name": "x", "wechat_appid": "wxsessv900000000", "wechat_secret": secret}
 		}
-		sessWant(t, name, as(c.method, c.path, body), http.StatusForbidden, "forbidden")
+		wantStatus(t, name, as(c.method, c.path, body), http.StatusForbidden, "forbidden")
 	}
 	r = b.api("GET", "/tenants/sess-m1", nil)
 	if tn := r.JSON(t); tn["status"] != "active" || tn["name"] != "Tenant one" {
