@@ -34,12 +34,7 @@ func (h *Handler) createAdmin(c *gin.Context) {
 }
 
 func (h *Handler) listAdmins(c *gin.Context) {
-	limit, err := limitParam(c)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	after, err := uuidCursor(c)
+	limit, after, err := uuidPage(c)
 	if err != nil {
 		fail(c, err)
 		return

@@ -250,6 +250,16 @@ func cursorParam(c *gin.Context) (string, error) {
 	return string(b), nil
 }
 
+// uuidPage reads ?limit= and a ?cursor= holding a row id.
+func uuidPage(c *gin.Context) (int, *uuid.UUID, error) {
+	limit, err := limitParam(c)
+	if err != nil {
+		return 0, nil, err
+	}
+	cur, err := uuidCursor(c)
+	return limit, cur, err
+}
+
 // uuidCursor reads ?cursor= holding a row id; nil when absent.
 func uuidCursor(c *gin.Context) (*uuid.UUID, error) {
 	cur, err := cursorParam(c)

@@ -94,12 +94,7 @@ func (h *Handler) listAPIKeys(c *gin.Context) {
 	if !ok {
 		return
 	}
-	limit, err := limitParam(c)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	before, err := uuidCursor(c)
+	limit, before, err := uuidPage(c)
 	if err != nil {
 		fail(c, err)
 		return

@@ -65,12 +65,7 @@ func (h *Handler) createBan(c *gin.Context) {
 }
 
 func (h *Handler) listBans(c *gin.Context) {
-	limit, err := limitParam(c)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	before, err := uuidCursor(c)
+	limit, before, err := uuidPage(c)
 	if err != nil {
 		fail(c, err)
 		return
