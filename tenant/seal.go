@@ -110,3 +110,13 @@ func (s *Sealer) Open(sealed []byte, context string) ([]byte, error) {
 func (s *Sealer) IsCurrent(sealed []byte) bool {
 	return len(sealed) > 5 && [4]byte(sealed[1:5]) == s.current
 }
+
+// Reseal opens a value (under any known master key) and seals it again
+// under the current one, bound to the same context.
+func (s *Sealer) Reseal(sealed []byte, context string) ([]byte, error) {
+	plain, err := s.Open(sealed, context)
+	if err != nil {
+		return nil, err
+	}
+	return s.Seal(plain, context)
+}

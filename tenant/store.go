@@ -317,3 +317,66 @@ func translate(err error) error {
 	}
 	return err
 }
+
+// Reseal re-encrypts every tenant secret and signing key not sealed under
+// the current master key, so an old master key can be retired once this
+// (and auth's session-key reseal) has run. It returns how many values it
+// rewrote.
+func (s *Store) Reseal(ctx context.Context) (int, error) {
+	n := 0
+	rows, err := s.db.Query(ctx, `SELECT id, wechat_secret_sealed FROM tenants`)
+	if err != nil {
+		return 0, err
+	}
+	type sealed struct {
+		id    int64
+		kid   string
+		value []byte
+	}
+	secrets, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (sealed, error) {
+		var v sealed
+		return v, r.Scan(&v.id, &v.value)
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, v := range secrets {
+		if s.sealer.IsCurrent(v.value) {
+			continue
+		}
+		out, err := s.sealer.Reseal(v.value, secretContext(v.id))
+		if err != nil {
+			return n, fmt.Errorf("tenant %d secret: %w", v.id, err)
+		}
+		if _, err := s.db.Exec(ctx, `UPDATE tenants SET wechat_secret_sealed = $2 WHERE id = $1`, v.id, out); err != nil {
+			return n, err
+		}
+		n++
+	}
+	rows, err = s.db.Query(ctx, `SELECT tenant_id, kid, private_key_sealed FROM signing_keys WHERE status <> 'retired'`)
+	if err != nil {
+		return n, err
+	}
+	keys, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (sealed, error) {
+		var v sealed
+		return v, r.Scan(&v.id, &v.kid, &v.value)
+	})
+	if err != nil {
+		return n, err
+	}
+	for _, v := range keys {
+		if s.sealer.IsCurrent(v.value) {
+			continue
+		}
+		out, err := s.sealer.Reseal(v.value, keyContext(v.id, v.kid))
+		if err != nil {
+			return n, fmt.Errorf("tenant %d key %s: %w", v.id, v.kid, err)
+		}
+		if _, err := s.db.Exec(ctx, `UPDATE signing_keys SET private_key_sealed = $3 WHERE tenant_id = $1 AND kid = $2`,
+			v.id, v.kid, out); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}

@@ -27,7 +27,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/miniauth/miniauth/admin"
+	"github.com/miniauth/miniauth/auth"
 	"github.com/miniauth/miniauth/migrations"
+	"github.com/miniauth/miniauth/tenant"
 	"github.com/miniauth/miniauth/tenant/changes"
 	"github.com/miniauth/miniauth/web"
 )
@@ -39,6 +41,8 @@ const usage = `usage:
                                  create a management API key (printed on the last line)
   miniauth admin create --email EMAIL --role ROLE [--tenant SLUG]
                                  create a console admin; the password is read from stdin
+  miniauth reseal                re-encrypt every secret under the current master key, so
+                                 MINIAUTH_PREVIOUS_MASTER_KEYS can then be emptied
 roles: platform_admin, tenant_admin, tenant_operator, tenant_viewer`
 
 func main() {
@@ -70,6 +74,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdMigrate(ctx, cfg, log)
 	case len(args) >= 2 && args[0] == "apikey" && args[1] == "create":
 		return cmdAPIKeyCreate(ctx, cfg, log, args[2:], stdout)
+	case args[0] == "reseal":
+		return cmdReseal(ctx, cfg, log)
 	case len(args) >= 2 && args[0] == "admin" && args[1] == "create":
 		return cmdAdminCreate(ctx, cfg, log, args[2:], stdin, stdout)
 	}
@@ -243,4 +249,35 @@ func cmdAdminCreate(ctx context.Context, cfg Config, log *slog.Logger, args []st
 	}
 	fmt.Fprintf(stdout, "created admin %s (%s, %s)\n", a.Email, a.ID, *role)
 	return nil
+}
+
+// cmdReseal re-encrypts what an older master key sealed. Run it after
+// moving the old key to MINIAUTH_PREVIOUS_MASTER_KEYS; when it reports
+// nothing left, the old key can go.
+func cmdReseal(ctx context.Context, cfg Config, log *slog.Logger) error {
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	sealer, err := tenant.NewSealer(cfg.MasterKey, cfg.PreviousKeys...)
+	if err != nil {
+		return err
+	}
+	n, err := tenant.NewStore(db, sealer, nil).Reseal(ctx)
+	if err != nil {
+		return err
+	}
+	m, err := auth.ResealSessionKeys(ctx, db, sealer)
+	if err != nil {
+		return err
+	}
+	log.Info("resealed under the current master key", "tenant_secrets_and_keys", n, "session_keys", m)
+	if n+m == 0 {
+		return nil
+	}
+	return admin.NewAudit(db).Record(ctx, admin.Actor{Type: "cli", Name: "miniauth reseal"}, admin.Event{
+		Action: "secrets.reseal", TargetType: "master_key",
+		Diff: map[string]admin.Change{"tenant_secrets_and_keys": {To: n}, "session_keys": {To: m}},
+	})
 }
