@@ -159,6 +159,16 @@ func template(ctx context.Context, admin *pgx.Conn) (string, error) {
 	if _, err := admin.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s RENAME TO %s", building, name)); err != nil {
 		return "", err
 	}
+	// Templates of older migration sets are of no more use; one still in
+	// use elsewhere refuses to drop, which is fine.
+	rows, err := admin.Query(ctx, `SELECT datname FROM pg_database
+		WHERE datname LIKE 'miniauth\_tmpl\_%' AND datname NOT LIKE '%\_build' AND datname <> $1`, name)
+	if err == nil {
+		old, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+		for _, db := range old {
+			_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+db)
+		}
+	}
 	return name, nil
 }
 
