@@ -75,3 +75,15 @@ func TestParseRole(t *testing.T) {
 		t.Error("ParseRole accepted an unknown role")
 	}
 }
+
+// BenchmarkHashPassword is the cost of one admin password hash (and so of
+// one console login attempt).
+//
+//	go test -run '^$' -bench HashPassword -count 5 ./admin/
+func BenchmarkHashPassword(b *testing.B) {
+	for b.Loop() {
+		if _, err := admin.HashPassword("correct horse battery staple"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

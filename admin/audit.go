@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/miniauth/miniauth/auth"
 )
 
 // Actor is who made a change.
@@ -188,4 +190,16 @@ func Diff(before, after map[string]any, secret ...string) map[string]Change {
 		}
 	}
 	return out
+}
+
+// BanEvent is the audit entry of a ban created or lifted, by whoever did it.
+func BanEvent(action, tenantSlug string, b auth.Ban) Event {
+	view := map[string]any{"kind": b.Kind, "target": b.Target, "reason": b.Reason, "expires_at": b.ExpiresAt}
+	e := Event{Action: action, TenantID: b.TenantID, TenantSlug: tenantSlug, TargetType: "ban", TargetID: b.ID.String()}
+	if action == "ban.delete" {
+		e.Diff = Diff(view, nil)
+	} else {
+		e.Diff = Diff(nil, view)
+	}
+	return e
 }

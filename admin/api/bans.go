@@ -59,8 +59,7 @@ func (h *Handler) createBan(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	h.record(c, admin.Event{Action: "ban.create", TenantID: b.TenantID, TenantSlug: slug, TargetType: "ban", TargetID: b.ID.String(),
-		Diff: admin.Diff(nil, map[string]any{"kind": b.Kind, "target": b.Target, "reason": b.Reason, "expires_at": b.ExpiresAt})})
+	h.record(c, admin.BanEvent("ban.create", slug, b))
 	c.JSON(http.StatusCreated, toBanJSON(b, slug))
 }
 
@@ -95,7 +94,6 @@ func (h *Handler) deleteBan(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	h.record(c, admin.Event{Action: "ban.delete", TenantID: b.TenantID, TenantSlug: slug, TargetType: "ban", TargetID: id.String(),
-		Diff: admin.Diff(map[string]any{"kind": b.Kind, "target": b.Target, "reason": b.Reason}, nil)})
+	h.record(c, admin.BanEvent("ban.delete", slug, b))
 	c.Status(http.StatusNoContent)
 }

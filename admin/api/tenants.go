@@ -122,12 +122,8 @@ func (h *Handler) updateTenant(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	before, err := h.Tenants.Get(c.Request.Context(), c.Param("slug"))
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	t, err := h.Tenants.Update(c.Request.Context(), c.Param("slug"), tenant.Patch{
+	before := routeTenant(c)
+	t, err := h.Tenants.Update(c.Request.Context(), before.Slug, tenant.Patch{
 		Name: req.Name, Status: req.Status, WeChatAppID: req.WeChatAppID, WeChatSecret: req.WeChatSecret,
 		SigningAlg: req.SigningAlg, AccessTTL: seconds(req.AccessTTLSeconds), RefreshTTL: seconds(req.RefreshTTLSeconds),
 		RateLimits: req.RateLimits,

@@ -78,18 +78,21 @@ func openDB(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
 
 // newApp connects and wires everything; it does not listen.
 func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
-	db, err := openDB(ctx, cfg)
+	sealer, err := tenant.NewSealer(cfg.MasterKey, cfg.PreviousKeys...)
 	if err != nil {
 		return nil, err
 	}
 	ropt, err := redisOptions(cfg.RedisURL)
 	if err != nil {
-		db.Close()
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
-	rdb := redis.NewUniversalClient(ropt)
-	sealer, err := tenant.NewSealer(cfg.MasterKey, cfg.PreviousKeys...)
+	db, err := openDB(ctx, cfg)
 	if err != nil {
+		return nil, err
+	}
+	rdb := redis.NewUniversalClient(ropt)
+	abandon := func(err error) (*app, error) {
+		_ = rdb.Close()
 		db.Close()
 		return nil, err
 	}
@@ -109,10 +112,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 		DB: db, Directory: dir, WeChat: wx, Sealer: sealer, Tokens: tokens, Changes: a.bus, Limits: limits,
 		Redis: rdb, RedisPrefix: cfg.RedisPrefix, Metrics: reg, Log: log,
 		AutoBan: auth.AutoBan{Duration: cfg.AutoBanDuration, OnBan: func(ctx context.Context, slug string, tenantID int64, b auth.Ban) {
-			err := audit.Record(ctx, admin.Actor{Type: "system", Name: "auto-ban"}, admin.Event{
-				Action: "ban.create", TenantID: &tenantID, TenantSlug: slug, TargetType: "ban", TargetID: b.ID.String(),
-				Diff: admin.Diff(nil, map[string]any{"kind": b.Kind, "target": b.Target, "reason": b.Reason, "expires_at": b.ExpiresAt}),
-			})
+			err := audit.Record(ctx, admin.Actor{Type: "system", Name: "auto-ban"}, admin.BanEvent("ban.create", slug, b))
 			if err != nil {
 				log.ErrorContext(ctx, "audit entry not written", "action", "ban.create", "err", err)
 			}
@@ -121,8 +121,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 
 	authz, err := admin.NewAuthorizer(db, a.bus, log)
 	if err != nil {
-		db.Close()
-		return nil, err
+		return abandon(err)
 	}
 
 	gin.SetMode(gin.ReleaseMode)
@@ -130,7 +129,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
 	if err := r.SetTrustedProxies(cfg.TrustedProxies); err != nil {
-		return nil, fmt.Errorf("MINIAUTH_TRUSTED_PROXIES: %w", err)
+		return abandon(fmt.Errorf("MINIAUTH_TRUSTED_PROXIES: %w", err))
 	}
 	r.Use(web.Middleware(log))
 	r.NoRoute(web.NotFound)
