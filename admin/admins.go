@@ -17,12 +17,6 @@ import (
 	"github.com/miniauth/miniauth/tenant"
 )
 
-// Errors of the admin stores.
-var (
-	ErrNotFound = errors.New("not found")
-	ErrConflict = errors.New("conflict")
-)
-
 // Binding is one role of an admin account, in one tenant or (tenant nil)
 // the whole platform.
 type Binding struct {
@@ -53,40 +47,36 @@ func validateEmail(email string) (string, error) {
 	email = strings.TrimSpace(email)
 	addr, err := mail.ParseAddress(email)
 	if err != nil || addr.Address != email || len(email) > 254 {
-		return "", fieldError("email", "must be an email address")
+		return "", tenant.Invalid("email", "must be an email address")
 	}
 	return email, nil
 }
 
 func validatePassword(pw string) error {
 	if utf8.RuneCountInString(pw) < MinPasswordLen || len(pw) > 1024 {
-		return fieldError("password", "must be at least 12 characters")
+		return tenant.Invalid("password", "must be at least 12 characters")
 	}
 	return nil
 }
 
-func fieldError(field, msg string) error {
-	return &tenant.ValidationError{Fields: []tenant.FieldError{{Field: field, Message: msg}}}
-}
-
 func validateBindings(bs []Binding) error {
 	if len(bs) == 0 {
-		return fieldError("roles", "must name at least one role")
+		return tenant.Invalid("roles", "must name at least one role")
 	}
 	seen := map[string]bool{}
 	for _, b := range bs {
 		if _, ok := ParseRole(string(b.Role)); !ok {
-			return fieldError("roles", "unknown role "+string(b.Role))
+			return tenant.Invalid("roles", "unknown role "+string(b.Role))
 		}
 		if b.Role.TenantScoped() != (b.Tenant != nil && *b.Tenant != "") {
-			return fieldError("roles", "tenant roles need a tenant; platform_admin takes none")
+			return tenant.Invalid("roles", "tenant roles need a tenant; platform_admin takes none")
 		}
 		key := ""
 		if b.Tenant != nil {
 			key = *b.Tenant
 		}
 		if seen[key] {
-			return fieldError("roles", "at most one role per tenant")
+			return tenant.Invalid("roles", "at most one role per tenant")
 		}
 		seen[key] = true
 	}
@@ -137,7 +127,7 @@ func setBindings(ctx context.Context, tx pgx.Tx, id uuid.UUID, roles []Binding) 
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			return fieldError("roles", "no tenant has the slug "+deref(b.Tenant))
+			return tenant.Invalid("roles", "no tenant has the slug "+deref(b.Tenant))
 		}
 	}
 	return nil
@@ -158,7 +148,7 @@ func scanAccount(row pgx.Row) (Account, error) {
 	var a Account
 	err := row.Scan(&a.ID, &a.Email, &a.Disabled, &a.CreatedAt, &a.UpdatedAt, &a.LastLoginAt, &a.Roles)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return a, ErrNotFound
+		return a, tenant.ErrNotFound
 	}
 	return a, err
 }
@@ -219,7 +209,7 @@ func (s *Accounts) Update(ctx context.Context, id uuid.UUID, p AccountPatch) (Ac
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			return ErrNotFound
+			return tenant.ErrNotFound
 		}
 		if p.Password != nil {
 			hash, err := HashPassword(*p.Password)
@@ -248,7 +238,7 @@ func (s *Accounts) Delete(ctx context.Context, id uuid.UUID) error {
 		return err
 	}
 	if tag.RowsAffected() == 0 {
-		return ErrNotFound
+		return tenant.ErrNotFound
 	}
 	return nil
 }
@@ -287,7 +277,7 @@ var dummyHash = sync.OnceValue(func() string {
 func translate(err error) error {
 	var pg *pgconn.PgError
 	if errors.As(err, &pg) && pg.Code == "23505" {
-		return ErrConflict
+		return tenant.ErrConflict
 	}
 	return err
 }

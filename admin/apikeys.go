@@ -166,7 +166,7 @@ func (s *APIKeys) List(ctx context.Context, tenantID *int64, limit int, before *
 func (s *APIKeys) Get(ctx context.Context, id uuid.UUID) (APIKey, error) {
 	k, err := scanAPIKey(s.db.QueryRow(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE id = $1 AND revoked_at IS NULL`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return k, ErrNotFound
+		return k, tenant.ErrNotFound
 	}
 	return k, err
 }
@@ -178,7 +178,7 @@ func (s *APIKeys) Revoke(ctx context.Context, id uuid.UUID) error {
 		return err
 	}
 	if tag.RowsAffected() == 0 {
-		return ErrNotFound
+		return tenant.ErrNotFound
 	}
 	return nil
 }

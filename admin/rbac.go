@@ -12,6 +12,8 @@ import (
 	"github.com/casbin/casbin/v2"
 	"github.com/casbin/casbin/v2/model"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/miniauth/miniauth/tenant/cache"
 )
 
 // TopicPolicy is published after any change to roles, keys or permissions.
@@ -118,32 +120,33 @@ type Changes interface {
 }
 
 // Authorizer answers "may this subject do this in this domain" from the
-// Casbin policy. Decisions are cached per policy generation; a policy
-// change anywhere reloads the policy on every instance (through the change
-// feed, and every second while the feed is down) and starts a new, empty
-// decision cache, swapped in atomically.
+// Casbin policy. A policy change anywhere reloads the policy on every
+// instance (through the change feed, and every second while the feed is
+// down); decisions are cached until the next reload, which swaps the
+// policy in atomically and then flushes them (a decision still being made
+// on the old policy is not stored).
 type Authorizer struct {
 	adapter *policyAdapter
 	changes Changes
 	log     *slog.Logger
 
-	cur      atomic.Pointer[policy]
-	reload   chan struct{}
-	reloadMu sync.Mutex
+	cur       atomic.Pointer[policy]
+	decisions *cache.Cache[string, bool] // "sub\x00dom\x00obj\x00act"
+	reload    chan struct{}
+	reloadMu  sync.Mutex
 }
 
 type policy struct {
-	enf       *casbin.Enforcer
-	subjects  map[string]bool // every subject with a role binding
-	decisions sync.Map        // "sub\x00dom\x00obj\x00act" -> bool
-	size      atomic.Int64
+	enf      *casbin.Enforcer
+	subjects map[string]bool // every subject with a role binding
 }
 
 const maxCachedDecisions = 200_000
 
 // NewAuthorizer loads the policy; Run keeps it current.
 func NewAuthorizer(db *pgxpool.Pool, changes Changes, log *slog.Logger) (*Authorizer, error) {
-	a := &Authorizer{adapter: &policyAdapter{db: db}, changes: changes, log: log, reload: make(chan struct{}, 1)}
+	a := &Authorizer{adapter: &policyAdapter{db: db}, changes: changes, log: log, reload: make(chan struct{}, 1),
+		decisions: cache.New[string, bool](cache.Options[string]{MaxEntries: maxCachedDecisions})}
 	if err := a.Reload(); err != nil {
 		return nil, err
 	}
@@ -172,6 +175,7 @@ func (a *Authorizer) Reload() error {
 		subjects[g[0]] = true
 	}
 	a.cur.Store(&policy{enf: enf, subjects: subjects})
+	a.decisions.Flush()
 	return nil
 }
 
@@ -227,17 +231,8 @@ func (a *Authorizer) Changed(ctx context.Context) {
 
 // Allowed reports whether sub may do act on obj in dom.
 func (a *Authorizer) Allowed(sub, dom, obj, act string) (bool, error) {
-	p := a.cur.Load()
 	key := sub + "\x00" + dom + "\x00" + obj + "\x00" + act
-	if v, ok := p.decisions.Load(key); ok {
-		return v.(bool), nil
-	}
-	ok, err := p.enf.Enforce(sub, dom, obj, act)
-	if err != nil {
-		return false, err
-	}
-	if p.size.Add(1) <= maxCachedDecisions {
-		p.decisions.Store(key, ok)
-	}
-	return ok, nil
+	return a.decisions.Get(context.Background(), key, func(context.Context) (bool, error) {
+		return a.cur.Load().enf.Enforce(sub, dom, obj, act)
+	})
 }

@@ -5,7 +5,10 @@ package auth
 
 import (
 	"errors"
+	"fmt"
 	"time"
+
+	"github.com/miniauth/miniauth/tenant"
 )
 
 // Errors of the login, refresh and token paths. Each maps to one stable
@@ -21,7 +24,7 @@ var (
 	ErrWeChatRateLimited   = errors.New("wechat rate limit")
 	ErrWeChatUnavailable   = errors.New("wechat unavailable")
 	ErrWeChatMisconfigured = errors.New("tenant's wechat appid or secret rejected")
-	ErrUserNotFound        = errors.New("user not found")
+	ErrUserNotFound        = fmt.Errorf("user %w", tenant.ErrNotFound)
 )
 
 // BannedError refuses a banned subject; Until is zero for a permanent ban.
@@ -31,9 +34,19 @@ type BannedError struct {
 
 func (e *BannedError) Error() string { return "banned" }
 
-// InvalidFieldError is a request field that fails validation.
-type InvalidFieldError struct {
-	Field, Message string
+// Counter counts events for operators' metrics (web/metrics.Counter);
+// label values are given in the counter's label order.
+type Counter interface {
+	Inc(labelValues ...string)
 }
 
-func (e *InvalidFieldError) Error() string { return e.Field + ": " + e.Message }
+type nopCounter struct{}
+
+func (nopCounter) Inc(...string) {}
+
+func orNop(c Counter) Counter {
+	if c == nil {
+		return nopCounter{}
+	}
+	return c
+}

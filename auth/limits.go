@@ -14,18 +14,9 @@ import (
 	sredis "github.com/ulule/limiter/v3/drivers/store/redis"
 
 	"github.com/miniauth/miniauth/tenant"
-	"github.com/miniauth/miniauth/web/metrics"
 )
 
-// Names of the limits (keys of a tenant's rate_limits object).
 const (
-	LimitLoginPerIP        = "login_per_ip"
-	LimitLoginPerTenant    = "login_per_tenant"
-	LimitRefreshPerIP      = "refresh_per_ip"
-	LimitAPIPerUser        = "api_per_user"
-	LimitAutoBanBadCode    = "autoban_invalid_code"
-	LimitAutoBanReuse      = "autoban_refresh_reuse"
-	LimitManagementPerKey  = "management_per_key"
 	limiterCallTimeout     = 250 * time.Millisecond
 	limiterStoreRetryAfter = 5 * time.Second
 )
@@ -76,8 +67,8 @@ type Limits struct {
 	healthy  func() bool
 	log      *slog.Logger
 
-	failOpen *metrics.Counter
-	limited  *metrics.Counter
+	failOpen Counter
+	limited  Counter
 
 	mu        sync.Mutex
 	store     limiter.Store
@@ -93,8 +84,10 @@ type LimitsConfig struct {
 	Prefix   string
 	Defaults map[string]string
 	Healthy  func() bool
-	Metrics  *metrics.Registry
-	Log      *slog.Logger
+	// FailOpen counts requests allowed because Redis could not count them,
+	// Limited those refused; both by limit name.
+	FailOpen, Limited Counter
+	Log               *slog.Logger
 }
 
 // NewLimits returns the limiter; the Redis store is made on first use, so
@@ -102,8 +95,8 @@ type LimitsConfig struct {
 func NewLimits(c LimitsConfig) *Limits {
 	return &Limits{
 		rdb: c.Redis, prefix: c.Prefix + "rl:", defaults: c.Defaults, healthy: c.Healthy, log: c.Log,
-		failOpen:  c.Metrics.Counter("miniauth_ratelimit_fail_open_total", "Requests allowed because Redis could not count them.", "limit"),
-		limited:   c.Metrics.Counter("miniauth_ratelimit_limited_total", "Requests refused by a rate limit.", "limit"),
+		failOpen:  orNop(c.FailOpen),
+		limited:   orNop(c.Limited),
 		warnEvery: 10 * time.Second,
 	}
 }
@@ -111,8 +104,7 @@ func NewLimits(c LimitsConfig) *Limits {
 // Tenant counts one request against a tenant's limit name for key (an IP,
 // a user id, or "" for tenant-wide).
 func (l *Limits) Tenant(ctx context.Context, rt *tenant.Runtime, name, key string) (Quota, error) {
-	rate := rt.EffectiveRateLimits(l.defaults)[name]
-	return l.Take(ctx, name, rate, strconv.FormatInt(rt.ID, 10)+":"+key)
+	return l.Take(ctx, name, rt.RateLimit(name, l.defaults), strconv.FormatInt(rt.ID, 10)+":"+key)
 }
 
 // Take counts one request for key under rate (a "20-M" string).

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -23,7 +22,6 @@ import (
 	"github.com/miniauth/miniauth/migrations"
 	"github.com/miniauth/miniauth/migrations/dbtest"
 	"github.com/miniauth/miniauth/tenant"
-	"github.com/miniauth/miniauth/web/metrics"
 )
 
 // BenchmarkUserList1M measures the management user list (Service.ListUsers)
@@ -60,7 +58,7 @@ func BenchmarkUserList1M(b *testing.B) {
 	big := scaleTenants(b, db, []scaleSpec{{"scale-1m", 1_000_000}, {"scale-100k", 100_000}})[0]
 	scaleLogPartitions(b, db)
 
-	svc := auth.NewService(auth.Deps{DB: db, Changes: scaleNopChanges{}, Metrics: metrics.NewRegistry(), Log: slog.New(slog.DiscardHandler)})
+	svc := auth.NewUsers(db, auth.NewSessions(db, scaleNopChanges{}))
 	kinds := scaleKinds(scaleSampleUsers(b, db, big))
 
 	const (
@@ -98,7 +96,7 @@ func BenchmarkUserList1M(b *testing.B) {
 		qctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
 		start := time.Now()
-		users, err := svc.ListUsers(qctx, big, t.f)
+		users, err := svc.List(qctx, big, t.f)
 		d := time.Since(start)
 		if err != nil {
 			b.Fatalf("%s: ListUsers(%+v): %v", kinds[t.kind].name, t.f, err)
@@ -160,7 +158,7 @@ func BenchmarkUserList1M(b *testing.B) {
 		f := kinds[k].filter(rnd)
 		f.Limit = perPage
 		trace.arm()
-		if _, err := svc.ListUsers(ctx, big, f); err != nil {
+		if _, err := svc.List(ctx, big, f); err != nil {
 			b.Fatal(err)
 		}
 		sql, args := trace.take()

@@ -15,7 +15,6 @@ import (
 
 	"github.com/miniauth/miniauth/auth/wechat"
 	"github.com/miniauth/miniauth/tenant"
-	"github.com/miniauth/miniauth/web/metrics"
 )
 
 // WeChat is the part of the WeChat API auth uses.
@@ -25,76 +24,66 @@ type WeChat interface {
 	PhoneNumber(ctx context.Context, accessToken, code string) (wechat.Phone, error)
 }
 
-// Changes is the cross-instance change feed (tenant/changes.Bus).
-type Changes interface {
-	Publisher
-	Subscribe(topic string, fn func(payload string))
-	OnReset(fn func())
-	Healthy() bool
-}
-
-// Service is the mini-program facing auth: login, refresh, logout, the
-// per-request token check and the user's own profile.
+// Service is the mini-program surface: login, refresh, logout, the
+// per-request token check and the user's own profile. The operators' side
+// of the same data is Users, Bans and Sessions.
 type Service struct {
 	db       *pgxpool.Pool
-	dir      *tenant.Directory
 	wx       WeChat
 	sealer   *tenant.Sealer
 	tokens   *Tokens
 	sessions *Sessions
+	views    *BanViews
 	bans     *Bans
 	limits   *Limits
 	autoBan  AutoBan
 	wxTokens *AccessTokens
 	log      *slog.Logger
-	autoBans *metrics.Counter
 }
 
-// AutoBan configures the automatic IP bans: how long they last, and a hook
-// told of each one (the audit log).
+// AutoBan configures the automatic IP bans: how long they last, a hook
+// told of each one (the audit log) and a counter of them by tenant and
+// reason.
 type AutoBan struct {
 	Duration time.Duration
 	OnBan    func(ctx context.Context, tenantSlug string, tenantID int64, ban Ban)
+	Count    Counter
 }
 
 // Deps are the Service's collaborators.
 type Deps struct {
-	DB        *pgxpool.Pool
-	Directory *tenant.Directory
-	WeChat    WeChat
-	Sealer    *tenant.Sealer
-	Tokens    *Tokens
-	Changes   Changes
-	Limits    *Limits
-	Redis     redis.UniversalClient
+	DB       *pgxpool.Pool
+	WeChat   WeChat
+	Sealer   *tenant.Sealer
+	Tokens   *Tokens
+	Sessions *Sessions
+	BanViews *BanViews
+	// Bans makes the automatic bans.
+	Bans   *Bans
+	Limits *Limits
+	Redis  redis.UniversalClient
 	// RedisPrefix prefixes the shared WeChat access tokens' keys.
 	RedisPrefix string
 	AutoBan     AutoBan
-	Metrics     *metrics.Registry
 	Log         *slog.Logger
 }
 
-// NewService wires the service and subscribes its caches to the feed.
+// NewService wires the service.
 func NewService(d Deps) *Service {
-	cache := newRevocations(d.Changes.Healthy)
-	d.Changes.Subscribe(TopicSessionRevoked, cache.dropSession)
-	d.Changes.Subscribe(TopicUserRevoked, cache.dropUser)
-	d.Changes.Subscribe(TopicSessionsFlush, func(string) { cache.flush() })
-	d.Changes.OnReset(cache.flush)
-	sessions := &Sessions{db: d.DB, pub: d.Changes, cache: cache}
+	d.AutoBan.Count = orNop(d.AutoBan.Count)
 	return &Service{
-		db: d.DB, dir: d.Directory, wx: d.WeChat, sealer: d.Sealer, tokens: d.Tokens, log: d.Log,
-		sessions: sessions, bans: newBans(d.DB, d.Changes, sessions, d.Log), limits: d.Limits, autoBan: d.AutoBan,
+		db: d.DB, wx: d.WeChat, sealer: d.Sealer, tokens: d.Tokens, log: d.Log,
+		sessions: d.Sessions, views: d.BanViews, bans: d.Bans, limits: d.Limits, autoBan: d.AutoBan,
 		wxTokens: &AccessTokens{rdb: d.Redis, prefix: d.RedisPrefix, wx: d.WeChat},
-		autoBans: d.Metrics.Counter("miniauth_autoban_total", "Automatic IP bans.", "tenant", "reason"),
 	}
 }
 
-// Bans exposes ban management to the management surfaces.
-func (s *Service) Bans() *Bans { return s.bans }
-
-// Sessions exposes session revocation to the management surfaces.
-func (s *Service) Sessions() *Sessions { return s.sessions }
+// Scope is what a mini-program request works in, resolved once at its
+// start and carried to every step: the tenant and the bans in force there.
+type Scope struct {
+	Tenant *tenant.Runtime
+	Bans   BanView
+}
 
 // TokenResponse is what login and refresh return.
 type TokenResponse struct {
@@ -114,56 +103,37 @@ type TokenSubject struct {
 	IsNew   bool    `json:"is_new"`
 }
 
-// tenantFor resolves a slug and refuses disabled tenants.
-func (s *Service) tenantFor(ctx context.Context, slug string) (*tenant.Runtime, error) {
-	rt, err := s.dir.Lookup(ctx, slug)
-	if errors.Is(err, tenant.ErrNotFound) {
-		return nil, ErrTenantNotFound
-	}
-	if err != nil {
-		return nil, err
-	}
+// Admit opens a request on a tenant: it refuses a disabled tenant and a
+// banned address, and reads the bans in force once, before any
+// transaction, so checks inside one never need a second connection.
+func (s *Service) Admit(ctx context.Context, rt *tenant.Runtime, ip netip.Addr) (*Scope, error) {
 	if rt.Status != tenant.StatusActive {
 		return nil, ErrTenantDisabled
 	}
-	return rt, nil
-}
-
-// admit resolves an active tenant and refuses a banned address. The bans
-// it returns are read once, before any transaction, so checks inside one
-// never need a second connection.
-func (s *Service) admit(ctx context.Context, slug string, ip netip.Addr) (*tenant.Runtime, BanView, error) {
-	rt, err := s.tenantFor(ctx, slug)
+	bans, err := s.views.View(ctx, rt.ID)
 	if err != nil {
-		return nil, BanView{}, err
-	}
-	bans, err := s.bans.View(ctx, rt.ID)
-	if err != nil {
-		return nil, BanView{}, err
+		return nil, err
 	}
 	if err := bans.Check("", "", ip); err != nil {
-		return nil, BanView{}, err
+		return nil, err
 	}
-	return rt, bans, nil
+	return &Scope{Tenant: rt, Bans: bans}, nil
 }
 
 // Login exchanges a wx.login code for tokens, creating the user on first
 // login. The code is sent to WeChat exactly once: it may be spent even when
 // the answer is lost, so nothing here retries.
-func (s *Service) Login(ctx context.Context, slug, code string, meta ClientMeta) (TokenResponse, error) {
+// A banned IP was refused by Admit, before its code is spent at WeChat.
+func (s *Service) Login(ctx context.Context, sc *Scope, code string, meta ClientMeta) (TokenResponse, error) {
 	if code == "" || len(code) > 128 {
-		return TokenResponse{}, &InvalidFieldError{Field: "code", Message: "must be a wx.login code"}
+		return TokenResponse{}, tenant.Invalid("code", "must be a wx.login code")
 	}
-	// A banned IP is refused before its code is spent at WeChat.
-	rt, bans, err := s.admit(ctx, slug, meta.IP)
-	if err != nil {
-		return TokenResponse{}, err
-	}
+	rt, bans := sc.Tenant, sc.Bans
 	ws, err := s.wx.Code2Session(ctx, rt.WeChatAppID, rt.Secret, code)
 	if err != nil {
 		err = s.wechatError(ctx, rt, err)
 		if errors.Is(err, ErrInvalidCode) {
-			s.noteAbuse(ctx, rt, meta.IP, LimitAutoBanBadCode)
+			s.noteAbuse(ctx, rt, meta.IP, tenant.LimitAutoBanBadCode)
 		}
 		return TokenResponse{}, err
 	}
@@ -225,14 +195,11 @@ func (s *Service) Login(ctx context.Context, slug, code string, meta ClientMeta)
 }
 
 // Refresh rotates a refresh token and issues a new access token.
-func (s *Service) Refresh(ctx context.Context, slug, token string, meta ClientMeta) (TokenResponse, error) {
+func (s *Service) Refresh(ctx context.Context, sc *Scope, token string, meta ClientMeta) (TokenResponse, error) {
 	if token == "" || len(token) > 256 {
-		return TokenResponse{}, &InvalidFieldError{Field: "refresh_token", Message: "must be a refresh token"}
+		return TokenResponse{}, tenant.Invalid("refresh_token", "must be a refresh token")
 	}
-	rt, bans, err := s.admit(ctx, slug, meta.IP)
-	if err != nil {
-		return TokenResponse{}, err
-	}
+	rt, bans := sc.Tenant, sc.Bans
 	var resp TokenResponse
 	r, err := s.sessions.rotate(ctx, rt.ID, token, rt.RefreshTTL, func(ctx context.Context, tx pgx.Tx, userID uuid.UUID) error {
 		var status string
@@ -250,7 +217,7 @@ func (s *Service) Refresh(ctx context.Context, slug, token string, meta ClientMe
 		return bans.Check(userID.String(), resp.User.OpenID, netip.Addr{})
 	})
 	if errors.Is(err, ErrRefreshTokenReused) {
-		s.noteAbuse(ctx, rt, meta.IP, LimitAutoBanReuse)
+		s.noteAbuse(ctx, rt, meta.IP, tenant.LimitAutoBanReuse)
 	}
 	if err != nil {
 		return TokenResponse{}, err
@@ -283,13 +250,10 @@ type Principal struct {
 	Claims    *Claims
 }
 
-// Authenticate verifies a bearer token for a tenant and checks, through the
-// shared revocation cache, that its session is still live.
-func (s *Service) Authenticate(ctx context.Context, slug, bearer string, meta ClientMeta) (*Principal, error) {
-	rt, err := s.tenantFor(ctx, slug)
-	if err != nil {
-		return nil, err
-	}
+// Authenticate verifies a bearer token for the scope's tenant and checks,
+// through the shared revocation cache, that its session is still live.
+func (s *Service) Authenticate(ctx context.Context, sc *Scope, bearer string) (*Principal, error) {
+	rt := sc.Tenant
 	if bearer == "" {
 		return nil, fmt.Errorf("%w: no bearer token", ErrInvalidToken)
 	}
@@ -304,7 +268,7 @@ func (s *Service) Authenticate(ctx context.Context, slug, bearer string, meta Cl
 	}
 	// Bans first: a ban revokes the sessions it covers, and the caller
 	// should learn it is banned, not merely logged out.
-	if err := s.bans.Check(ctx, rt.ID, claims.Subject, "", meta.IP); err != nil {
+	if err := sc.Bans.Check(claims.Subject, "", netip.Addr{}); err != nil {
 		return nil, err
 	}
 	active, err := s.sessions.Active(ctx, rt.ID, sid, uid)
@@ -323,7 +287,7 @@ func (s *Service) Logout(ctx context.Context, p *Principal, all bool) error {
 		_, err := s.sessions.RevokeUser(ctx, p.Tenant.ID, p.UserID, "logout_all")
 		return err
 	}
-	return s.sessions.Revoke(ctx, p.Tenant.ID, p.SessionID, "logout")
+	return s.sessions.Revoke(ctx, p.Tenant.ID, p.UserID, p.SessionID, "logout")
 }
 
 // wechatError maps a WeChat failure to the login's errors; the cause is
@@ -347,7 +311,9 @@ func (s *Service) wechatError(ctx context.Context, rt *tenant.Runtime, err error
 
 // noteAbuse counts a failure that suggests abuse (an invalid code, a
 // reused refresh token) against the caller's IP; past the tenant's
-// threshold the IP is banned from the tenant for a while.
+// threshold the IP is banned from the tenant for a while. The IP passed
+// Admit, so it was not banned when the request began; of racing requests
+// past the threshold, UnlessBanned lets one ban it.
 func (s *Service) noteAbuse(ctx context.Context, rt *tenant.Runtime, ip netip.Addr, limit string) {
 	if !ip.IsValid() || s.limits == nil {
 		return
@@ -357,9 +323,6 @@ func (s *Service) noteAbuse(ctx context.Context, rt *tenant.Runtime, ip netip.Ad
 	var limited *LimitedError
 	if !errors.As(err, &limited) {
 		return
-	}
-	if s.bans.Check(ctx, rt.ID, "", "", ip) != nil {
-		return // already banned
 	}
 	until := time.Now().Add(s.autoBan.Duration)
 	ban, err := s.bans.Create(context.WithoutCancel(ctx), rt.ID, NewBan{
@@ -372,7 +335,7 @@ func (s *Service) noteAbuse(ctx context.Context, rt *tenant.Runtime, ip netip.Ad
 		s.log.ErrorContext(ctx, "automatic ban failed", "tenant", rt.Slug, "err", err)
 		return
 	}
-	s.autoBans.Inc(rt.Slug, limit)
+	s.autoBan.Count.Inc(rt.Slug, limit)
 	s.log.WarnContext(ctx, "automatic IP ban", "tenant", rt.Slug, "ip", client.String(), "reason", limit, "until", until)
 	if s.autoBan.OnBan != nil {
 		s.autoBan.OnBan(ctx, rt.Slug, rt.ID, ban)

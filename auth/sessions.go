@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -12,10 +13,12 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/miniauth/miniauth/tenant/cache"
 )
 
-// Change topics for revocations; payloads are "tenantID:sessionID" and
-// "tenantID:userID".
+// Change topics for revocations; payloads are "tenantID:userID:sessionID"
+// and "tenantID:userID".
 const (
 	TopicSessionRevoked = "session_revoked"
 	TopicUserRevoked    = "user_revoked"
@@ -24,16 +27,105 @@ const (
 	TopicSessionsFlush = "sessions_flush"
 )
 
-// Publisher tells every instance about a revocation (tenant/changes.Bus).
+// Publisher tells every instance about a change (tenant/changes.Bus).
 type Publisher interface {
 	Publish(ctx context.Context, topic, payload string) error
 }
 
-// Sessions stores login sessions and their single-use refresh tokens.
+// Changes is the cross-instance change feed (tenant/changes.Bus).
+type Changes interface {
+	Publisher
+	Subscribe(topic string, fn func(payload string))
+	OnReset(fn func())
+	Healthy() bool
+}
+
+// Sessions stores login sessions and their single-use refresh tokens, and
+// answers "is this session live" from a cache that revocation notices
+// evict on every instance.
 type Sessions struct {
-	db    *pgxpool.Pool
-	pub   Publisher
-	cache *revocations
+	db   *pgxpool.Pool
+	pub  Publisher
+	live *cache.Cache[sessionKey, bool]
+}
+
+// sessionKey names one session; its group is its user's userKey, so one
+// notice drops every session of a user.
+type sessionKey struct {
+	tenant    int64
+	user, sid uuid.UUID
+}
+
+type userKey struct {
+	tenant int64
+	user   uuid.UUID
+}
+
+const (
+	maxCachedSessions = 200_000
+	sessionCacheAge   = 30 * time.Second
+)
+
+// NewSessions returns the session store and subscribes its cache to the
+// change feed.
+func NewSessions(db *pgxpool.Pool, changes Changes) *Sessions {
+	return newSessions(db, changes, time.Now)
+}
+
+func newSessions(db *pgxpool.Pool, changes Changes, now func() time.Time) *Sessions {
+	s := &Sessions{db: db, pub: changes, live: cache.New[sessionKey, bool](cache.Options[sessionKey]{
+		MaxEntries: maxCachedSessions, MaxAge: sessionCacheAge, StaleFor: cache.Propagation,
+		Healthy: changes.Healthy, Now: now,
+		Group: func(k sessionKey) any { return userKey{k.tenant, k.user} },
+	})}
+	changes.Subscribe(TopicSessionRevoked, func(payload string) {
+		if k, ok := parseSessionKey(payload); ok {
+			s.live.Invalidate(k)
+		}
+	})
+	changes.Subscribe(TopicUserRevoked, func(payload string) {
+		if k, ok := parseUserKey(payload); ok {
+			s.live.InvalidateGroup(k)
+		}
+	})
+	changes.Subscribe(TopicSessionsFlush, func(string) { s.live.Flush() })
+	changes.OnReset(s.live.Flush)
+	return s
+}
+
+func (k userKey) String() string { return strconv.FormatInt(k.tenant, 10) + ":" + k.user.String() }
+
+func (k sessionKey) String() string { return userKey{k.tenant, k.user}.String() + ":" + k.sid.String() }
+
+// parseUserKey reads "tenantID:userID".
+func parseUserKey(payload string) (userKey, bool) {
+	t, id, ok := strings.Cut(payload, ":")
+	if !ok {
+		return userKey{}, false
+	}
+	tenant, err := strconv.ParseInt(t, 10, 64)
+	if err != nil {
+		return userKey{}, false
+	}
+	u, err := uuid.Parse(id)
+	if err != nil {
+		return userKey{}, false
+	}
+	return userKey{tenant, u}, true
+}
+
+// parseSessionKey reads "tenantID:userID:sessionID".
+func parseSessionKey(payload string) (sessionKey, bool) {
+	i := strings.LastIndexByte(payload, ':')
+	if i < 0 {
+		return sessionKey{}, false
+	}
+	u, ok := parseUserKey(payload[:i])
+	sid, err := uuid.Parse(payload[i+1:])
+	if !ok || err != nil {
+		return sessionKey{}, false
+	}
+	return sessionKey{u.tenant, u.user, sid}, true
 }
 
 // ClientMeta is what the server knows of the caller.
@@ -126,7 +218,7 @@ func (s *Sessions) rotate(ctx context.Context, tenantID int64, token string, ref
 		return err
 	})
 	if reused && err == nil {
-		s.notifySession(ctx, tenantID, out.SessionID)
+		s.notifySession(ctx, tenantID, out.UserID, out.SessionID)
 		return rotated{}, ErrRefreshTokenReused
 	}
 	if err != nil {
@@ -135,13 +227,13 @@ func (s *Sessions) rotate(ctx context.Context, tenantID int64, token string, ref
 	return out, nil
 }
 
-// Revoke ends one session of a tenant.
-func (s *Sessions) Revoke(ctx context.Context, tenantID int64, sid uuid.UUID, reason string) error {
-	if _, err := s.db.Exec(ctx, `UPDATE sessions SET revoked_at = now(), revoke_reason = $3
-		WHERE id = $1 AND tenant_id = $2 AND revoked_at IS NULL`, sid, tenantID, reason); err != nil {
+// Revoke ends one session of a user.
+func (s *Sessions) Revoke(ctx context.Context, tenantID int64, userID, sid uuid.UUID, reason string) error {
+	if _, err := s.db.Exec(ctx, `UPDATE sessions SET revoked_at = now(), revoke_reason = $4
+		WHERE id = $1 AND tenant_id = $2 AND user_id = $3 AND revoked_at IS NULL`, sid, tenantID, userID, reason); err != nil {
 		return err
 	}
-	s.notifySession(ctx, tenantID, sid)
+	s.notifySession(ctx, tenantID, userID, sid)
 	return nil
 }
 
@@ -160,40 +252,32 @@ func (s *Sessions) RevokeUser(ctx context.Context, tenantID int64, userID uuid.U
 // on every authenticated request, so answers are cached; revocations evict
 // them on every instance through the change feed.
 func (s *Sessions) Active(ctx context.Context, tenantID int64, sid, userID uuid.UUID) (bool, error) {
-	if active, ok := s.cache.get(tenantID, sid); ok {
-		return active, nil
-	}
-	gen := s.cache.generation()
-	var active bool
-	err := s.db.QueryRow(ctx, `SELECT revoked_at IS NULL AND expires_at > now() FROM sessions
-		WHERE id = $1 AND tenant_id = $2 AND user_id = $3`, sid, tenantID, userID).Scan(&active)
-	if errors.Is(err, pgx.ErrNoRows) {
-		active, err = false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	s.cache.put(gen, tenantID, sid, userID, active)
-	return active, nil
+	return s.live.Get(ctx, sessionKey{tenantID, userID, sid}, func(ctx context.Context) (bool, error) {
+		var active bool
+		err := s.db.QueryRow(ctx, `SELECT revoked_at IS NULL AND expires_at > now() FROM sessions
+			WHERE id = $1 AND tenant_id = $2 AND user_id = $3`, sid, tenantID, userID).Scan(&active)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return false, nil
+		}
+		return active, err
+	})
 }
 
-func (s *Sessions) notifySession(ctx context.Context, tenantID int64, sid uuid.UUID) {
-	payload := scopedID{tenantID, sid}.String()
-	s.cache.dropSession(payload)
-	_ = s.pub.Publish(context.WithoutCancel(ctx), TopicSessionRevoked, payload)
+// The notices below reach this instance's cache before Publish returns, so
+// a revocation holds here as soon as the call that made it returns.
+
+func (s *Sessions) notifySession(ctx context.Context, tenantID int64, userID, sid uuid.UUID) {
+	_ = s.pub.Publish(context.WithoutCancel(ctx), TopicSessionRevoked, sessionKey{tenantID, userID, sid}.String())
 }
 
 func (s *Sessions) notifyFlush(ctx context.Context) {
-	s.cache.flush()
 	_ = s.pub.Publish(context.WithoutCancel(ctx), TopicSessionsFlush, "")
 }
 
 // NotifyUser tells every instance that a user's sessions changed (revoked,
 // user disabled or erased).
 func (s *Sessions) NotifyUser(ctx context.Context, tenantID int64, userID uuid.UUID) {
-	payload := scopedID{tenantID, userID}.String()
-	s.cache.dropUser(payload)
-	_ = s.pub.Publish(context.WithoutCancel(ctx), TopicUserRevoked, payload)
+	_ = s.pub.Publish(context.WithoutCancel(ctx), TopicUserRevoked, userKey{tenantID, userID}.String())
 }
 
 func ipOrNil(ip netip.Addr) any {

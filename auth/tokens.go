@@ -1,17 +1,17 @@
 package auth
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/miniauth/miniauth/tenant"
+	"github.com/miniauth/miniauth/tenant/cache"
 )
 
 // Claims of an access token (RFC 9068 shape, typ at+jwt).
@@ -31,9 +31,9 @@ type Tokens struct {
 	// a client reusing its token pays for the signature check once. An
 	// entry is used only for the same tenant, before the token's exp and
 	// while the key that signed it may still verify; revocation is checked
-	// separately on every request.
-	verified     atomic.Pointer[sync.Map]
-	verifiedSize atomic.Int64
+	// separately on every request. Nothing a notice says can make a good
+	// signature bad, so the cache needs no feed.
+	verified *cache.Cache[verifiedKey, *verifiedToken]
 }
 
 type verifiedKey struct{ slug, raw string }
@@ -44,14 +44,13 @@ type verifiedToken struct {
 	exp    time.Time
 }
 
-// maxVerified bounds the verified-token cache; when full it starts over.
+// maxVerified bounds the verified-token cache.
 const maxVerified = 50_000
 
 // NewTokens returns a token issuer/verifier for the public base URL.
 func NewTokens(publicURL string) *Tokens {
-	t := &Tokens{publicURL: publicURL, now: time.Now}
-	t.verified.Store(&sync.Map{})
-	return t
+	return &Tokens{publicURL: publicURL, now: time.Now,
+		verified: cache.New[verifiedKey, *verifiedToken](cache.Options[verifiedKey]{MaxEntries: maxVerified})}
 }
 
 // Issuer is the iss of a tenant's tokens.
@@ -86,27 +85,29 @@ func (t *Tokens) Issue(rt *tenant.Runtime, userID, sid string) (string, error) {
 // be one of that tenant's usable keys, the alg must be that key's alg, typ
 // must be at+jwt, and iss, aud, exp, sub and sid must be present and right.
 func (t *Tokens) Verify(rt *tenant.Runtime, raw string) (*Claims, error) {
-	now := t.now()
-	cache := t.verified.Load()
 	key := verifiedKey{rt.Slug, raw}
-	if v, ok := cache.Load(key); ok {
-		vt := v.(*verifiedToken)
+	load := func(context.Context) (*verifiedToken, error) {
+		claims, kid, err := t.verify(rt, raw)
+		if err != nil {
+			return nil, err
+		}
+		return &verifiedToken{claims: claims, kid: kid, exp: claims.ExpiresAt.Time}, nil
+	}
+	for attempt := 0; ; attempt++ {
+		vt, err := t.verified.Get(context.Background(), key, load)
+		if err != nil {
+			return nil, err
+		}
+		now := t.now()
 		if _, usable := rt.VerifyKeyFor(vt.kid, now); usable && now.Before(vt.exp) {
 			return vt.claims, nil
 		}
-		cache.Delete(key)
+		if attempt > 0 {
+			return nil, fmt.Errorf("%w: expired or its key retired", ErrInvalidToken)
+		}
+		// Expired, or its key retired: verify again, which says why.
+		t.verified.Invalidate(key)
 	}
-	claims, kid, err := t.verify(rt, raw)
-	if err != nil {
-		return nil, err
-	}
-	if t.verifiedSize.Add(1) > maxVerified {
-		t.verified.Store(&sync.Map{})
-		t.verifiedSize.Store(0)
-	} else {
-		cache.Store(key, &verifiedToken{claims: claims, kid: kid, exp: claims.ExpiresAt.Time})
-	}
-	return claims, nil
 }
 
 func (t *Tokens) verify(rt *tenant.Runtime, raw string) (*Claims, string, error) {

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/miniauth/miniauth/auth/wechat"
+	"github.com/miniauth/miniauth/tenant"
 )
 
 // User is an end user of one tenant as the API shows it.
@@ -61,13 +62,13 @@ func (p *ProfilePatch) Validate() error {
 	if p.Nickname != nil {
 		*p.Nickname = strings.TrimSpace(*p.Nickname)
 		if n := utf8.RuneCountInString(*p.Nickname); n > 64 || strings.ContainsFunc(*p.Nickname, isControl) {
-			return &InvalidFieldError{Field: "nickname", Message: "must be at most 64 characters without control characters"}
+			return tenant.Invalid("nickname", "must be at most 64 characters without control characters")
 		}
 	}
 	if p.AvatarURL != nil && *p.AvatarURL != "" {
 		u, err := url.Parse(*p.AvatarURL)
 		if err != nil || len(*p.AvatarURL) > 1024 || u.Scheme != "https" || u.Host == "" {
-			return &InvalidFieldError{Field: "avatar_url", Message: "must be an https URL of at most 1024 characters"}
+			return tenant.Invalid("avatar_url", "must be an https URL of at most 1024 characters")
 		}
 	}
 	return nil
@@ -102,7 +103,7 @@ var ErrInvalidPhoneCode = errors.New("invalid, expired or used phone code")
 // and stores it. The WeChat access token comes from the shared cache.
 func (s *Service) SetPhone(ctx context.Context, p *Principal, code string) (User, error) {
 	if code == "" || len(code) > 256 {
-		return User{}, &InvalidFieldError{Field: "code", Message: "must be a getPhoneNumber code"}
+		return User{}, tenant.Invalid("code", "must be a getPhoneNumber code")
 	}
 	rt := p.Tenant
 	var phone wechat.Phone
@@ -127,4 +128,14 @@ func (s *Service) SetPhone(ctx context.Context, p *Principal, code string) (User
 	}
 	return ScanUser(s.db.QueryRow(ctx, `UPDATE users SET phone = $3, updated_at = now()
 		WHERE tenant_id = $1 AND id = $2 RETURNING `+UserColumns, rt.ID, p.UserID, phone.PhoneNumber))
+}
+
+// collect reads every row with scan; an empty result is an empty slice,
+// which lists render as [].
+func collect[T any](rows pgx.Rows, scan func(pgx.Row) (T, error)) ([]T, error) {
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) { return scan(r) })
+	if out == nil && err == nil {
+		out = []T{}
+	}
+	return out, err
 }

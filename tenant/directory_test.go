@@ -13,6 +13,7 @@ import (
 
 	"github.com/miniauth/miniauth/migrations/dbtest"
 	"github.com/miniauth/miniauth/tenant"
+	"github.com/miniauth/miniauth/tenant/cache"
 	"github.com/miniauth/miniauth/tenant/changes"
 )
 
@@ -216,19 +217,41 @@ func TestDirectoryCaches(t *testing.T) {
 		}
 	})
 
-	t.Run("unhealthy feed bypasses the cache", func(t *testing.T) {
+	t.Run("unhealthy feed serves entries only up to the propagation bound", func(t *testing.T) {
 		t.Parallel()
-		b := setupDirectory(t)
+		feed := newFakeChanges()
+		sb := setupStore(t, feed)
+		var mu sync.Mutex
+		now := time.Now()
+		clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+		b := &dirBundle{storeBundle: sb, feed: feed, dir: tenant.NewDirectoryWithClock(sb.store, feed, clock)}
 		b.create(t, "dir-unhealthy")
 		b.lookup(t, "dir-unhealthy")
 		b.feed.healthy.Store(false)
 		b.renameInSQL(t, "dir-unhealthy", "Fresh")
-		if got := b.lookup(t, "dir-unhealthy").Name; got != "Fresh" {
-			t.Fatalf("unhealthy feed: Name = %q, want Fresh from the database", got)
+		// Young enough: served from the cache although notices may be lost.
+		advance(cache.Propagation / 4)
+		if got := b.lookup(t, "dir-unhealthy").Name; got == "Fresh" {
+			t.Fatal("unhealthy feed: a young entry was reloaded; want it served")
 		}
+		// Past half the bound: still served, and refreshed in the background.
+		advance(cache.Propagation / 2)
+		if got := b.lookup(t, "dir-unhealthy").Name; got == "Fresh" {
+			t.Fatal("unhealthy feed: an entry past half the bound was not served while it refreshed")
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for b.lookup(t, "dir-unhealthy").Name != "Fresh" {
+			if time.Now().After(deadline) {
+				t.Fatal("the background refresh never replaced the entry")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		// Past the bound: never served; the lookup waits for Postgres.
 		b.renameInSQL(t, "dir-unhealthy", "Fresher")
+		advance(cache.Propagation)
 		if got := b.lookup(t, "dir-unhealthy").Name; got != "Fresher" {
-			t.Fatalf("unhealthy feed, second lookup: Name = %q, want Fresher", got)
+			t.Fatalf("unhealthy feed, entry past the bound: Name = %q, want Fresher", got)
 		}
 	})
 }

@@ -40,10 +40,24 @@ const (
 	MaxRefreshTTL     = 365 * 24 * time.Hour
 )
 
-// RateLimitKeys are the keys of a tenant's rate_limits object.
-var RateLimitKeys = []string{"login_per_ip", "login_per_tenant", "refresh_per_ip", "api_per_user",
-	"autoban_invalid_code", "autoban_refresh_reuse"}
+// Names of a tenant's limits: the keys of its rate_limits object. The
+// autoban_* entries are thresholds: that many invalid codes or reused
+// refresh tokens from one IP in the window ban the IP for a while.
+const (
+	LimitLoginPerIP     = "login_per_ip"
+	LimitLoginPerTenant = "login_per_tenant"
+	LimitRefreshPerIP   = "refresh_per_ip"
+	LimitAPIPerUser     = "api_per_user"
+	LimitAutoBanBadCode = "autoban_invalid_code"
+	LimitAutoBanReuse   = "autoban_refresh_reuse"
+)
 
+// RateLimitKeys are the keys of a tenant's rate_limits object.
+var RateLimitKeys = []string{LimitLoginPerIP, LimitLoginPerTenant, LimitRefreshPerIP, LimitAPIPerUser,
+	LimitAutoBanBadCode, LimitAutoBanReuse}
+
+// The domain's error vocabulary: every package's "not found" and
+// "conflict" wraps these, so each surface maps them once.
 var (
 	ErrNotFound = errors.New("not found")
 	ErrConflict = errors.New("conflict")
@@ -65,7 +79,13 @@ type Tenant struct {
 	UpdatedAt   time.Time
 }
 
-// ValidationError lists invalid fields; transports turn it into a 400.
+// Invalid is a ValidationError of one field.
+func Invalid(field, message string) error {
+	return &ValidationError{Fields: []FieldError{{Field: field, Message: message}}}
+}
+
+// ValidationError lists invalid fields; transports turn it into a 400. It
+// is the one field-error type of the domain packages.
 type ValidationError struct {
 	Fields []FieldError
 }
@@ -82,6 +102,13 @@ func (e *ValidationError) Error() string {
 		parts[i] = f.Field + ": " + f.Message
 	}
 	return "invalid: " + strings.Join(parts, "; ")
+}
+
+// EachField calls fn for every invalid field, in order.
+func (e *ValidationError) EachField(fn func(field, message string)) {
+	for _, f := range e.Fields {
+		fn(f.Field, f.Message)
+	}
 }
 
 func (e *ValidationError) add(field, msg string) { e.Fields = append(e.Fields, FieldError{field, msg}) }
@@ -240,18 +267,24 @@ func mergeRateLimits(cur map[string]string, patch map[string]*string) map[string
 // DefaultRateLimits apply to every rate_limits key a tenant leaves unset,
 // unless the server configuration (MINIAUTH_RATE_LIMITS) says otherwise.
 // Per-IP limits are generous because mobile carriers put many users
-// behind one address. The autoban_* entries are thresholds: that many
-// invalid codes or reused refresh tokens from one IP in the window ban the
-// IP for a while.
+// behind one address.
 func DefaultRateLimits() map[string]string {
 	return map[string]string{
-		"login_per_ip":          "60-M",
-		"login_per_tenant":      "6000-M",
-		"refresh_per_ip":        "120-M",
-		"api_per_user":          "300-M",
-		"autoban_invalid_code":  "30-M",
-		"autoban_refresh_reuse": "10-M",
+		LimitLoginPerIP:     "60-M",
+		LimitLoginPerTenant: "6000-M",
+		LimitRefreshPerIP:   "120-M",
+		LimitAPIPerUser:     "300-M",
+		LimitAutoBanBadCode: "30-M",
+		LimitAutoBanReuse:   "10-M",
 	}
+}
+
+// RateLimit is the rate of one limit: the tenant's own, else the default.
+func (t Tenant) RateLimit(name string, defaults map[string]string) string {
+	if r, ok := t.RateLimits[name]; ok {
+		return r
+	}
+	return defaults[name]
 }
 
 // EffectiveRateLimits is the tenant's own limits over the defaults.

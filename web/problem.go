@@ -71,6 +71,20 @@ func BadRequest(detail string, fields ...FieldError) *Problem {
 	return p
 }
 
+// FieldLister is a validation error of the domain packages (web does not
+// import them): it lists each invalid field with its message.
+type FieldLister interface {
+	EachField(fn func(field, message string))
+}
+
+// Invalid is a 400 invalid_request problem listing a validation error's
+// fields.
+func Invalid(detail string, v FieldLister) *Problem {
+	var fields []FieldError
+	v.EachField(func(field, message string) { fields = append(fields, FieldError{Field: field, Message: message}) })
+	return BadRequest(detail, fields...)
+}
+
 // InternalError is the one answer for anything unexpected: it says nothing
 // about the cause, which goes to the log through Internal.
 func InternalError(err error) *Problem {

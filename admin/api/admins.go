@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/miniauth/miniauth/admin"
+	"github.com/miniauth/miniauth/tenant"
 	"github.com/miniauth/miniauth/web"
 )
 
@@ -50,7 +51,7 @@ func (h *Handler) listAdmins(c *gin.Context) {
 func adminID(c *gin.Context) (uuid.UUID, bool) {
 	id, err := uuid.Parse(c.Param("id"))
 	if err != nil {
-		fail(c, admin.ErrNotFound)
+		fail(c, tenant.ErrNotFound)
 		return uuid.Nil, false
 	}
 	return id, true

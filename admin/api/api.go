@@ -25,7 +25,8 @@ import (
 // Deps are the handler's collaborators.
 type Deps struct {
 	Tenants  *tenant.Store
-	Auth     *auth.Service
+	Users    *auth.Users
+	Bans     *auth.Bans
 	APIKeys  *admin.APIKeys
 	Accounts *admin.Accounts
 	Audit    *admin.Audit
@@ -47,6 +48,9 @@ func New(d Deps) *Handler { return &Handler{d} }
 
 // actDelete is granted only through platform_admin's wildcard.
 const actDelete = "delete"
+
+// limitPerKey names the per-API-key limit in metrics and errors.
+const limitPerKey = "management_per_key"
 
 // Routes registers every management endpoint with the permission it needs.
 func (h *Handler) Routes(r gin.IRouter) {
@@ -93,7 +97,6 @@ func fail(c *gin.Context, err error) { web.Abort(c, problemFor(err)) }
 // problemFor is the one error mapping of the management surface.
 func problemFor(err error) *web.Problem {
 	var v *tenant.ValidationError
-	var field *auth.InvalidFieldError
 	var limited *auth.LimitedError
 	var p *web.Problem
 	switch {
@@ -104,17 +107,10 @@ func problemFor(err error) *web.Problem {
 		p.RetryAfter = limited.RetryAfter
 		return p
 	case errors.As(err, &v):
-		fields := make([]web.FieldError, len(v.Fields))
-		for i, f := range v.Fields {
-			fields[i] = web.FieldError{Field: f.Field, Message: f.Message}
-		}
-		return web.BadRequest("The request has invalid fields.", fields...)
-	case errors.As(err, &field):
-		return web.BadRequest("The request has invalid fields.", web.FieldError{Field: field.Field, Message: field.Message})
-	case errors.Is(err, tenant.ErrNotFound), errors.Is(err, admin.ErrNotFound), errors.Is(err, auth.ErrUserNotFound),
-		errors.Is(err, auth.ErrBanNotFound):
+		return web.Invalid("The request has invalid fields.", v)
+	case errors.Is(err, tenant.ErrNotFound):
 		return web.NewProblem(http.StatusNotFound, "not_found", "No such resource.")
-	case errors.Is(err, tenant.ErrConflict), errors.Is(err, admin.ErrConflict):
+	case errors.Is(err, tenant.ErrConflict):
 		return web.NewProblem(http.StatusConflict, "conflict", "A resource with this identifier already exists.")
 	case errors.Is(err, admin.ErrUnauthorized):
 		return web.NewProblem(http.StatusUnauthorized, "unauthorized", "A valid API key is required.")
@@ -147,7 +143,7 @@ func (h *Handler) authenticate(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if q, err := h.Limits.Take(c.Request.Context(), auth.LimitManagementPerKey, h.KeyRate, k.ID.String()); err != nil {
+	if q, err := h.Limits.Take(c.Request.Context(), limitPerKey, h.KeyRate, k.ID.String()); err != nil {
 		c.Header("X-RateLimit-Limit", strconv.FormatInt(q.Limit, 10))
 		c.Header("X-RateLimit-Remaining", "0")
 		c.Header("X-RateLimit-Reset", strconv.FormatInt(q.Reset.Unix(), 10))

@@ -110,11 +110,11 @@ func (h *Handler) listAPIKeys(c *gin.Context) {
 func (h *Handler) revokeAPIKey(c *gin.Context) {
 	id, err := uuid.Parse(c.Param("id"))
 	if err != nil {
-		fail(c, admin.ErrNotFound)
+		fail(c, tenant.ErrNotFound)
 		return
 	}
 	k, err := h.APIKeys.Get(c.Request.Context(), id)
-	if errors.Is(err, admin.ErrNotFound) && !h.allowed(c, admin.PlatformDomain, admin.ObjAPIKeys, admin.ActWrite) {
+	if errors.Is(err, tenant.ErrNotFound) && !h.allowed(c, admin.PlatformDomain, admin.ObjAPIKeys, admin.ActWrite) {
 		// Tenant callers learn nothing about keys outside their tenant.
 		fail(c, errForbidden)
 		return

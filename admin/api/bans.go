@@ -51,7 +51,7 @@ func (h *Handler) createBan(c *gin.Context) {
 	}
 	tenantID, slug := banScope(c)
 	p := caller(c)
-	b, err := h.Auth.Bans().Create(c.Request.Context(), tenantID, auth.NewBan{
+	b, err := h.Bans.Create(c.Request.Context(), tenantID, auth.NewBan{
 		UserID: req.UserID, OpenID: req.OpenID, IP: req.IP, Reason: req.Reason, ExpiresAt: req.ExpiresAt,
 		CreatedBy: p.Actor.Type + ":" + p.Actor.ID,
 	})
@@ -70,7 +70,7 @@ func (h *Handler) listBans(c *gin.Context) {
 		return
 	}
 	tenantID, slug := banScope(c)
-	bans, err := h.Auth.Bans().List(c.Request.Context(), tenantID, limit+1, before)
+	bans, err := h.Bans.List(c.Request.Context(), tenantID, limit+1, before)
 	if err != nil {
 		fail(c, err)
 		return
@@ -89,7 +89,7 @@ func (h *Handler) deleteBan(c *gin.Context) {
 		return
 	}
 	tenantID, slug := banScope(c)
-	b, err := h.Auth.Bans().Delete(c.Request.Context(), tenantID, id)
+	b, err := h.Bans.Delete(c.Request.Context(), tenantID, id)
 	if err != nil {
 		fail(c, err)
 		return

@@ -32,7 +32,7 @@ func (h *Handler) listUsers(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	users, err := h.Auth.ListUsers(c.Request.Context(), routeTenant(c).ID, f)
+	users, err := h.Users.List(c.Request.Context(), routeTenant(c).ID, f)
 	if err != nil {
 		fail(c, err)
 		return
@@ -55,7 +55,7 @@ func (h *Handler) getUser(c *gin.Context) {
 	if !ok {
 		return
 	}
-	u, err := h.Auth.GetUser(c.Request.Context(), routeTenant(c).ID, id)
+	u, err := h.Users.Get(c.Request.Context(), routeTenant(c).ID, id)
 	if err != nil {
 		fail(c, err)
 		return
@@ -69,7 +69,7 @@ func (h *Handler) eraseUser(c *gin.Context) {
 		return
 	}
 	rt := routeTenant(c)
-	if err := h.Auth.EraseUser(c.Request.Context(), rt.ID, id); err != nil {
+	if err := h.Users.Erase(c.Request.Context(), rt.ID, id); err != nil {
 		fail(c, err)
 		return
 	}
@@ -83,7 +83,7 @@ func (h *Handler) revokeSessions(c *gin.Context) {
 		return
 	}
 	rt := routeTenant(c)
-	n, err := h.Auth.RevokeUserSessions(c.Request.Context(), rt.ID, id)
+	n, err := h.Users.RevokeSessions(c.Request.Context(), rt.ID, id)
 	if err != nil {
 		fail(c, err)
 		return

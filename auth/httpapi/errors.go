@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/miniauth/miniauth/auth"
+	"github.com/miniauth/miniauth/tenant"
 	"github.com/miniauth/miniauth/web"
 )
 
@@ -16,13 +17,13 @@ import (
 func problemFor(err error) *web.Problem {
 	var banned *auth.BannedError
 	var limited *auth.LimitedError
-	var field *auth.InvalidFieldError
+	var invalid *tenant.ValidationError
 	var p *web.Problem
 	switch {
 	case errors.As(err, &p):
 		return p
-	case errors.As(err, &field):
-		return web.BadRequest("The request is invalid.", web.FieldError{Field: field.Field, Message: field.Message})
+	case errors.As(err, &invalid):
+		return web.Invalid("The request is invalid.", invalid)
 	case errors.Is(err, auth.ErrTenantNotFound):
 		return web.NewProblem(http.StatusNotFound, "tenant_not_found", "No tenant has this slug.")
 	case errors.Is(err, auth.ErrTenantDisabled):

@@ -27,28 +27,75 @@ func New(svc *auth.Service, dir *tenant.Directory, tokens *auth.Tokens, limits *
 	return &Handler{svc: svc, dir: dir, tokens: tokens, limits: limits}
 }
 
-// Routes registers every mini-program endpoint.
+// Routes registers every mini-program endpoint. Each request resolves its
+// tenant once (h.tenant), and the routes that act for a user admit it once
+// (h.admit: tenant active, address not banned, the ban view read); every
+// later step reads what those put in the request.
 func (h *Handler) Routes(r gin.IRouter) {
-	t := r.Group("/v1/t/:tenant")
-	// A banned or over-limit address is turned away before it counts
-	// against the tenant-wide quota, so one address cannot spend it all.
-	t.POST("/login", h.refuseBannedIP, h.limit(auth.LimitLoginPerIP, byIP), h.limit(auth.LimitLoginPerTenant, byTenant), h.login)
-	t.POST("/refresh", h.refuseBannedIP, h.limit(auth.LimitRefreshPerIP, byIP), h.refresh)
+	t := r.Group("/v1/t/:tenant", h.tenant)
+	// The discovery documents stay readable while a tenant is disabled,
+	// so verifiers keep working.
 	t.GET("/.well-known/jwks.json", h.jwks)
 	t.GET("/.well-known/openid-configuration", h.discovery)
 
-	authed := t.Group("", h.authenticate, h.limit(auth.LimitAPIPerUser, byUser))
+	a := t.Group("", h.admit)
+	// A banned or over-limit address is turned away before it counts
+	// against the tenant-wide quota, so one address cannot spend it all.
+	a.POST("/login", h.limit(tenant.LimitLoginPerIP, byIP), h.limit(tenant.LimitLoginPerTenant, byTenant), h.login)
+	a.POST("/refresh", h.limit(tenant.LimitRefreshPerIP, byIP), h.refresh)
+
+	authed := a.Group("", h.authenticate, h.limit(tenant.LimitAPIPerUser, byUser))
 	authed.POST("/logout", h.logout)
 	authed.GET("/me", h.me)
 	authed.PATCH("/me", h.updateMe)
 	authed.POST("/me/phone", h.setPhone)
 }
 
+const (
+	tenantKey    = "miniauth.tenant"
+	scopeKey     = "miniauth.scope"
+	principalKey = "miniauth.principal"
+	quotaKey     = "miniauth.quota"
+)
+
+// tenant resolves the :tenant slug for everything after it.
+func (h *Handler) tenant(c *gin.Context) {
+	rt, err := h.dir.Lookup(c.Request.Context(), c.Param("tenant"))
+	if errors.Is(err, tenant.ErrNotFound) {
+		err = auth.ErrTenantNotFound
+	}
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.Set(tenantKey, rt)
+	c.Next()
+}
+
+func runtime(c *gin.Context) *tenant.Runtime { return c.MustGet(tenantKey).(*tenant.Runtime) }
+
+// admit opens the request on an active tenant for an unbanned address.
+func (h *Handler) admit(c *gin.Context) {
+	sc, err := h.svc.Admit(c.Request.Context(), runtime(c), clientIP(c))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.Set(scopeKey, sc)
+	c.Next()
+}
+
+func scope(c *gin.Context) *auth.Scope { return c.MustGet(scopeKey).(*auth.Scope) }
+
 func fail(c *gin.Context, err error) { web.Abort(c, problemFor(err)) }
 
-func clientMeta(c *gin.Context) auth.ClientMeta {
+func clientIP(c *gin.Context) netip.Addr {
 	ip, _ := netip.ParseAddr(c.ClientIP())
-	return auth.ClientMeta{IP: ip, UserAgent: c.Request.UserAgent()}
+	return ip
+}
+
+func clientMeta(c *gin.Context) auth.ClientMeta {
+	return auth.ClientMeta{IP: clientIP(c), UserAgent: c.Request.UserAgent()}
 }
 
 func noStore(c *gin.Context) {
@@ -66,7 +113,7 @@ func (h *Handler) login(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	resp, err := h.svc.Login(c.Request.Context(), c.Param("tenant"), req.Code, clientMeta(c))
+	resp, err := h.svc.Login(c.Request.Context(), scope(c), req.Code, clientMeta(c))
 	if err != nil {
 		fail(c, err)
 		return
@@ -85,7 +132,7 @@ func (h *Handler) refresh(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	resp, err := h.svc.Refresh(c.Request.Context(), c.Param("tenant"), req.RefreshToken, clientMeta(c))
+	resp, err := h.svc.Refresh(c.Request.Context(), scope(c), req.RefreshToken, clientMeta(c))
 	if err != nil {
 		fail(c, err)
 		return
@@ -94,14 +141,9 @@ func (h *Handler) refresh(c *gin.Context) {
 	c.JSON(http.StatusOK, resp)
 }
 
-const (
-	principalKey = "miniauth.principal"
-	quotaKey     = "miniauth.quota"
-)
-
 // authenticate admits requests with a live access token of this tenant.
 func (h *Handler) authenticate(c *gin.Context) {
-	p, err := h.svc.Authenticate(c.Request.Context(), c.Param("tenant"), bearer(c), clientMeta(c))
+	p, err := h.svc.Authenticate(c.Request.Context(), scope(c), bearer(c))
 	if err != nil {
 		if errors.Is(err, auth.ErrInvalidToken) {
 			c.Header("WWW-Authenticate", `Bearer error="invalid_token"`)
@@ -165,35 +207,15 @@ func (h *Handler) updateMe(c *gin.Context) {
 	c.JSON(http.StatusOK, u)
 }
 
-// publicTenant resolves a tenant for the discovery documents, which stay
-// readable while a tenant is disabled so verifiers keep working.
-func (h *Handler) publicTenant(c *gin.Context) (*tenant.Runtime, bool) {
-	rt, err := h.dir.Lookup(c.Request.Context(), c.Param("tenant"))
-	if errors.Is(err, tenant.ErrNotFound) {
-		err = auth.ErrTenantNotFound
-	}
-	if err != nil {
-		fail(c, err)
-		return nil, false
-	}
-	return rt, true
-}
-
 func (h *Handler) jwks(c *gin.Context) {
-	rt, ok := h.publicTenant(c)
-	if !ok {
-		return
-	}
+	rt := runtime(c)
 	// Short enough that verifiers pick up a rotated key within a minute.
 	c.Header("Cache-Control", "public, max-age=60")
 	c.Data(http.StatusOK, "application/jwk-set+json", rt.JWKS)
 }
 
 func (h *Handler) discovery(c *gin.Context) {
-	rt, ok := h.publicTenant(c)
-	if !ok {
-		return
-	}
+	rt := runtime(c)
 	iss := h.tokens.Issuer(rt.Slug)
 	c.Header("Cache-Control", "public, max-age=300")
 	c.JSON(http.StatusOK, gin.H{
@@ -214,38 +236,14 @@ func (h *Handler) discovery(c *gin.Context) {
 
 // Keys of the limits: what a counter is per.
 func byTenant(*gin.Context) string { return "" }
-func byIP(c *gin.Context) string {
-	ip, _ := netip.ParseAddr(c.ClientIP())
-	return auth.ClientNet(ip).String()
-}
+func byIP(c *gin.Context) string   { return auth.ClientNet(clientIP(c)).String() }
 func byUser(c *gin.Context) string { return principal(c).UserID.String() }
-
-// refuseBannedIP answers 403 to a banned address before anything is
-// counted; the service checks again, this only protects the quotas.
-func (h *Handler) refuseBannedIP(c *gin.Context) {
-	rt, err := h.dir.Lookup(c.Request.Context(), c.Param("tenant"))
-	if err != nil {
-		c.Next()
-		return
-	}
-	if err := h.svc.Bans().Check(c.Request.Context(), rt.ID, "", "", clientMeta(c).IP); err != nil {
-		fail(c, err)
-		return
-	}
-	c.Next()
-}
 
 // limit counts the request against one of the tenant's limits and sets the
 // X-RateLimit-* headers; over the limit it answers 429 with Retry-After.
-// An unknown or disabled tenant is left to the handler to report.
 func (h *Handler) limit(name string, key func(*gin.Context) string) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		rt, err := h.dir.Lookup(c.Request.Context(), c.Param("tenant"))
-		if err != nil {
-			c.Next()
-			return
-		}
-		q, err := h.limits.Tenant(c.Request.Context(), rt, name, key(c))
+		q, err := h.limits.Tenant(c.Request.Context(), runtime(c), name, key(c))
 		// With several limits on a route, the headers describe the one
 		// closest to refusing.
 		if prev, seen := c.Get(quotaKey); q.Limit > 0 && (!seen || q.Remaining < prev.(auth.Quota).Remaining) {

@@ -105,18 +105,26 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	wx := wechat.New(cfg.WeChatBaseURL, &http.Client{Timeout: cfg.WeChatTimeout})
 	reg := metrics.NewRegistry()
 	limits := auth.NewLimits(auth.LimitsConfig{
-		Redis: rdb, Prefix: cfg.RedisPrefix, Defaults: cfg.RateLimits, Healthy: a.bus.Healthy, Metrics: reg, Log: log,
+		Redis: rdb, Prefix: cfg.RedisPrefix, Defaults: cfg.RateLimits, Healthy: a.bus.Healthy, Log: log,
+		FailOpen: reg.Counter("miniauth_ratelimit_fail_open_total", "Requests allowed because Redis could not count them.", "limit"),
+		Limited:  reg.Counter("miniauth_ratelimit_limited_total", "Requests refused by a rate limit.", "limit"),
 	})
 	audit := admin.NewAudit(db)
+	sessions := auth.NewSessions(db, a.bus)
+	bans := auth.NewBans(db, a.bus, sessions, log)
 	svc := auth.NewService(auth.Deps{
-		DB: db, Directory: dir, WeChat: wx, Sealer: sealer, Tokens: tokens, Changes: a.bus, Limits: limits,
-		Redis: rdb, RedisPrefix: cfg.RedisPrefix, Metrics: reg, Log: log,
-		AutoBan: auth.AutoBan{Duration: cfg.AutoBanDuration, OnBan: func(ctx context.Context, slug string, tenantID int64, b auth.Ban) {
-			err := audit.Record(ctx, admin.Actor{Type: "system", Name: "auto-ban"}, admin.BanEvent("ban.create", slug, b))
-			if err != nil {
-				log.ErrorContext(ctx, "audit entry not written", "action", "ban.create", "err", err)
-			}
-		}},
+		DB: db, WeChat: wx, Sealer: sealer, Tokens: tokens, Sessions: sessions, BanViews: auth.NewBanViews(db, a.bus),
+		Bans: bans, Limits: limits, Redis: rdb, RedisPrefix: cfg.RedisPrefix, Log: log,
+		AutoBan: auth.AutoBan{
+			Duration: cfg.AutoBanDuration,
+			Count:    reg.Counter("miniauth_autoban_total", "Automatic IP bans.", "tenant", "reason"),
+			OnBan: func(ctx context.Context, slug string, tenantID int64, b auth.Ban) {
+				err := audit.Record(ctx, admin.Actor{Type: "system", Name: "auto-ban"}, admin.BanEvent("ban.create", slug, b))
+				if err != nil {
+					log.ErrorContext(ctx, "audit entry not written", "action", "ban.create", "err", err)
+				}
+			},
+		},
 	})
 
 	authz, err := admin.NewAuthorizer(db, a.bus, log)
@@ -139,7 +147,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	r.GET("/metrics", gin.WrapH(reg.Handler()))
 	httpapi.New(svc, dir, tokens, limits).Routes(r)
 	api.New(api.Deps{
-		Tenants: store, Auth: svc, APIKeys: admin.NewAPIKeys(db), Accounts: admin.NewAccounts(db),
+		Tenants: store, Users: auth.NewUsers(db, sessions), Bans: bans, APIKeys: admin.NewAPIKeys(db), Accounts: admin.NewAccounts(db),
 		Audit: audit, Authz: authz, Limits: limits, RateDefaults: cfg.RateLimits, KeyRate: cfg.ManagementRateLimit, Log: log,
 	}).Routes(r)
 	a.handler = r
@@ -148,7 +156,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	a.stop = stop
 	a.wg.Add(3)
 	go func() { defer a.wg.Done(); a.bus.Run(bg) }()
-	go func() { defer a.wg.Done(); a.prune(bg, svc.Sessions()) }()
+	go func() { defer a.wg.Done(); a.prune(bg, sessions) }()
 	go func() { defer a.wg.Done(); authz.Run(bg) }()
 	return a, nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/miniauth/miniauth/auth/wechat/fake"
 	"github.com/miniauth/miniauth/migrations/dbtest"
 	"github.com/miniauth/miniauth/tenant"
+	"github.com/miniauth/miniauth/tenant/cache"
 )
 
 // testBundle is one test's world: a fresh database, a private Redis key
@@ -354,6 +355,11 @@ func wantFields(t testing.TB, what string, r response, fields ...string) {
 		t.Fatalf("%s: error fields %v, want %v: %s", what, got, want, r.Body)
 	}
 }
+
+// afterPropagation waits out the bound within which every instance sees a
+// change even while the change feed is down (see tenant/cache). It is the
+// property under test, not a guess at machine speed.
+func afterPropagation() { time.Sleep(cache.Propagation) }
 
 // eventually polls cond every 20 ms until it holds or within expires.
 func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {

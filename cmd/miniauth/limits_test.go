@@ -638,10 +638,13 @@ func TestLimitRedisDown(t *testing.T) {
 		}
 	}
 
-	// Bans made through instance 1 bind instance 2 at once: with the feed
-	// down its cache is bypassed.
+	// Bans made through instance 1 bind it at once, and instance 2 within
+	// the propagation bound: with the feed down it serves cached ban views
+	// no older than that.
 	banCreate(t, b, srv1, "/tenants/"+tt.Slug+"/bans", map[string]any{"user_id": bob.User.ID, "reason": "outage"})
 	banCreate(t, b, srv1, "/tenants/"+tt.Slug+"/bans", map[string]any{"openid": b.wx.OpenID(tt.AppID, "zed"), "reason": "outage"})
+	banWantPermanent(t, "bob on 1 while Redis is down", no5xx("login", banLogin(t, b, srv1, tt, "bob")))
+	afterPropagation()
 	banWantPermanent(t, "bob on 2 while Redis is down", no5xx("login", banLogin(t, b, srv2, tt, "bob")))
 	banWantPermanent(t, "zed on 2 while Redis is down", no5xx("login", banLogin(t, b, srv2, tt, "zed")))
 	banRefusedToken(t, "bob's token on 2 while Redis is down", no5xx("me", banMe(t, srv2, tt.Slug, bob.AccessToken)))

@@ -1,15 +1,20 @@
 // Package changes is the cross-instance change feed: an instance that
-// changes a tenant, a session or a policy publishes a notice on one Redis
-// channel, and every instance's caches drop what the notice names.
+// changes a tenant, a session, a ban or a policy publishes a notice on one
+// Redis channel, and every instance's caches drop what the notice names.
+// The publishing instance drops it before Publish returns, so a change is
+// visible there as soon as the call that made it returns.
 //
 // Notices are hints, never the data: the truth stays in Postgres. When the
 // subscription breaks, or reconnects after notices may have been lost,
 // every cache is flushed and Healthy reports false until the feed is back,
-// so callers read through to Postgres in the meantime.
+// so caches trust their entries only briefly in the meantime (package
+// tenant/cache).
 package changes
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"strings"
@@ -29,6 +34,7 @@ type Bus struct {
 	rdb     redis.UniversalClient
 	channel string
 	log     *slog.Logger
+	id      string // tells this bus's own notices apart when Redis echoes them
 
 	healthy atomic.Bool
 	started atomic.Bool
@@ -40,7 +46,9 @@ type Bus struct {
 
 // New returns a bus on the channel prefix+"changes". Call Run to receive.
 func New(rdb redis.UniversalClient, prefix string, log *slog.Logger) *Bus {
-	return &Bus{rdb: rdb, channel: prefix + "changes", log: log, topics: map[string][]func(string){}}
+	id := make([]byte, 8)
+	_, _ = rand.Read(id)
+	return &Bus{rdb: rdb, channel: prefix + "changes", log: log, id: hex.EncodeToString(id), topics: map[string][]func(string){}}
 }
 
 // Subscribe registers fn for notices on topic. Handlers must be quick.
@@ -61,13 +69,13 @@ func (b *Bus) OnReset(fn func()) {
 // fed by it can be trusted.
 func (b *Bus) Healthy() bool { return b.healthy.Load() }
 
-// Publish sends a notice to every instance, this one included. If Redis
-// does not take it at once, this instance's caches drop what it names
-// right away and the notice is retried in the background until it goes
-// out: it is safe to deliver twice, and every moment it is late is a moment
-// another instance may trust a stale cache.
+// Publish delivers a notice to this instance's handlers at once, then
+// sends it to every other instance. If Redis does not take it, the notice
+// is retried in the background until it goes out: every moment it is late
+// is a moment another instance may trust a stale cache.
 func (b *Bus) Publish(ctx context.Context, topic, payload string) error {
-	msg := topic + "\x00" + payload
+	b.dispatch(topic, payload)
+	msg := b.id + "\x00" + topic + "\x00" + payload
 	err := errFeedDown
 	// A bus that never ran (a CLI command) has no feed to judge Redis by.
 	if b.Healthy() || !b.started.Load() {
@@ -76,7 +84,6 @@ func (b *Bus) Publish(ctx context.Context, topic, payload string) error {
 	if err == nil {
 		return nil
 	}
-	b.dispatch(topic, payload)
 	if b.started.Load() {
 		go b.retry(context.WithoutCancel(ctx), msg)
 	}
@@ -132,7 +139,11 @@ func (b *Bus) Run(ctx context.Context) {
 					backoff = 100 * time.Millisecond
 				}
 			case *redis.Message:
-				topic, payload, _ := strings.Cut(m.Payload, "\x00")
+				from, rest, _ := strings.Cut(m.Payload, "\x00")
+				if from == b.id {
+					continue // delivered when it was published
+				}
+				topic, payload, _ := strings.Cut(rest, "\x00")
 				b.dispatch(topic, payload)
 			}
 		}

@@ -6,13 +6,20 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/miniauth/miniauth/tenant"
 )
 
-// UserFilter selects users of one tenant for the management API.
+// Users is the operators' side of a tenant's users, as the management API
+// and the console use it: search, look up, erase, and end their sessions.
+type Users struct {
+	db       *pgxpool.Pool
+	sessions *Sessions
+}
+
+// NewUsers returns the operators' user operations.
+func NewUsers(db *pgxpool.Pool, sessions *Sessions) *Users { return &Users{db: db, sessions: sessions} }
+
+// UserFilter selects users of one tenant.
 type UserFilter struct {
 	// Query matches a prefix of the openid, unionid, phone or nickname
 	// (case-insensitive for the nickname).
@@ -24,8 +31,8 @@ type UserFilter struct {
 	Limit  int
 }
 
-// ListUsers returns one page of a tenant's users, newest first.
-func (s *Service) ListUsers(ctx context.Context, tenantID int64, f UserFilter) ([]User, error) {
+// List returns one page of a tenant's users, newest first.
+func (s *Users) List(ctx context.Context, tenantID int64, f UserFilter) ([]User, error) {
 	args := []any{tenantID, f.Limit}
 	and := ""
 	if f.Status != "" {
@@ -57,26 +64,17 @@ func (s *Service) ListUsers(ctx context.Context, tenantID int64, f UserFilter) (
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := []User{}
-	for rows.Next() {
-		u, err := ScanUser(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, u)
-	}
-	return out, rows.Err()
+	return collect(rows, ScanUser)
 }
 
-// GetUser returns one user of a tenant.
-func (s *Service) GetUser(ctx context.Context, tenantID int64, id uuid.UUID) (User, error) {
+// Get returns one user of a tenant.
+func (s *Users) Get(ctx context.Context, tenantID int64, id uuid.UUID) (User, error) {
 	return ScanUser(s.db.QueryRow(ctx, `SELECT `+UserColumns+` FROM users WHERE tenant_id = $1 AND id = $2`, tenantID, id))
 }
 
-// EraseUser deletes a user with every session and refresh token,
+// Erase deletes a user with every session and refresh token,
 // irreversibly, and cuts off their live access tokens on every instance.
-func (s *Service) EraseUser(ctx context.Context, tenantID int64, id uuid.UUID) error {
+func (s *Users) Erase(ctx context.Context, tenantID int64, id uuid.UUID) error {
 	tag, err := s.db.Exec(ctx, `DELETE FROM users WHERE tenant_id = $1 AND id = $2`, tenantID, id)
 	if err != nil {
 		return err
@@ -88,10 +86,10 @@ func (s *Service) EraseUser(ctx context.Context, tenantID int64, id uuid.UUID) e
 	return nil
 }
 
-// RevokeUserSessions ends every session of a user; it returns how many
+// RevokeSessions ends every session of a user; it returns how many
 // were live.
-func (s *Service) RevokeUserSessions(ctx context.Context, tenantID int64, id uuid.UUID) (int64, error) {
-	if _, err := s.GetUser(ctx, tenantID, id); err != nil {
+func (s *Users) RevokeSessions(ctx context.Context, tenantID int64, id uuid.UUID) (int64, error) {
+	if _, err := s.Get(ctx, tenantID, id); err != nil {
 		return 0, err
 	}
 	return s.sessions.RevokeUser(ctx, tenantID, id, "revoked_by_admin")
@@ -101,53 +99,4 @@ func (s *Service) RevokeUserSessions(ctx context.Context, tenantID int64, id uui
 func likePrefix(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 	return r.Replace(s) + "%"
-}
-
-// ResealSessionKeys re-encrypts, in batches, every stored WeChat session
-// key not sealed under the current master key; it returns how many it
-// rewrote. Values that no longer open (their master key is gone) are
-// cleared: the next login stores a fresh one.
-func ResealSessionKeys(ctx context.Context, db *pgxpool.Pool, sealer *tenant.Sealer) (int, error) {
-	n := 0
-	var afterTenant int64
-	var afterID uuid.UUID
-	for {
-		rows, err := db.Query(ctx, `SELECT tenant_id, id, openid, session_key_sealed FROM users
-			WHERE session_key_sealed IS NOT NULL AND (tenant_id, id) > ($1, $2)
-			ORDER BY tenant_id, id LIMIT 1000`, afterTenant, afterID)
-		if err != nil {
-			return n, err
-		}
-		type row struct {
-			tenant int64
-			id     uuid.UUID
-			openid string
-			value  []byte
-		}
-		batch, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
-			var v row
-			return v, r.Scan(&v.tenant, &v.id, &v.openid, &v.value)
-		})
-		if err != nil {
-			return n, err
-		}
-		if len(batch) == 0 {
-			return n, nil
-		}
-		for _, v := range batch {
-			afterTenant, afterID = v.tenant, v.id
-			if sealer.IsCurrent(v.value) {
-				continue
-			}
-			var out []byte
-			if out, err = sealer.Reseal(v.value, sessionKeyContext(v.tenant, v.openid)); err != nil {
-				out = nil
-			}
-			if _, err := db.Exec(ctx, `UPDATE users SET session_key_sealed = $3 WHERE tenant_id = $1 AND id = $2`,
-				v.tenant, v.id, out); err != nil {
-				return n, err
-			}
-			n++
-		}
-	}
 }

@@ -1,0 +1,4 @@
+package tenant
+
+// NewDirectoryWithClock lets external tests move a directory's clock.
+var NewDirectoryWithClock = newDirectory
