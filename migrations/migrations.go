@@ -5,6 +5,7 @@ package migrations
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"sort"
@@ -21,6 +22,16 @@ var files embed.FS
 // lockID is the advisory lock that serialises concurrent runners, so several
 // replicas started with --migrate at once apply each migration exactly once.
 const lockID = 0x6d696e6961757468 // "miniauth"
+
+// ErrForeignHistory means the database records migrations this build does
+// not have under those versions.
+var ErrForeignHistory = errors.New("database was migrated by a different migration set")
+
+// record is one row of schema_migrations.
+type record struct {
+	Version int
+	Name    string
+}
 
 // Migration is one numbered .sql file.
 type Migration struct {
@@ -62,6 +73,8 @@ func All() ([]Migration, error) {
 
 // Apply runs every pending migration, each in its own transaction, under a
 // session advisory lock. It returns the names of the migrations it applied.
+// A database whose schema_migrations records other names for this build's
+// versions is refused with ErrForeignHistory, before anything is applied.
 func Apply(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 	all, err := All()
 	if err != nil {
@@ -83,22 +96,31 @@ func Apply(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
 		return nil, fmt.Errorf("create schema_migrations: %w", err)
 	}
-	applied := map[int]bool{}
-	rows, err := conn.Query(ctx, "SELECT version FROM schema_migrations")
+	rows, err := conn.Query(ctx, "SELECT version, name FROM schema_migrations")
 	if err != nil {
 		return nil, err
 	}
-	versions, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	recorded, err := pgx.CollectRows(rows, pgx.RowToStructByPos[record])
 	if err != nil {
 		return nil, err
 	}
-	for _, v := range versions {
-		applied[v] = true
+	applied := map[int]string{}
+	for _, r := range recorded {
+		applied[r.Version] = r.Name
+	}
+	// A version recorded under another name was applied from a different
+	// migration set (a development build from before the migrations were
+	// consolidated): its schema is not what this set would build.
+	for _, m := range all {
+		if name, ok := applied[m.Version]; ok && name != m.Name {
+			return nil, fmt.Errorf("%w: version %d was applied as %s, this build has %s; recreate the database",
+				ErrForeignHistory, m.Version, name, m.Name)
+		}
 	}
 
 	var done []string
 	for _, m := range all {
-		if applied[m.Version] {
+		if _, ok := applied[m.Version]; ok {
 			continue
 		}
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {

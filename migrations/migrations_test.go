@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -153,7 +154,8 @@ func assertFullyMigrated(t *testing.T, pool *pgxpool.Pool) {
 			t.Fatalf("schema_migrations row %d = %+v, want %d %s", i, rows[i], m.Version, m.Name)
 		}
 	}
-	for _, table := range []string{"tenants", "signing_keys", "users", "sessions", "refresh_tokens", "api_keys"} {
+	for _, table := range []string{"tenants", "signing_keys", "users", "sessions", "refresh_tokens",
+		"api_keys", "admins", "admin_roles", "casbin_rule", "audit_log", "bans"} {
 		var exists bool
 		if err := pool.QueryRow(context.Background(), `SELECT to_regclass($1) IS NOT NULL`, table).Scan(&exists); err != nil {
 			t.Fatal(err)
@@ -260,5 +262,52 @@ func TestDBTestPoolIsMigratedAndPrivate(t *testing.T) {
 	// Applying on a template-cloned database finds nothing to do.
 	if again, err := migrations.Apply(ctx, b); err != nil || len(again) != 0 {
 		t.Fatalf("Apply on a dbtest database = %v, %v; want nothing applied", again, err)
+	}
+}
+
+// A database migrated by another migration set (a development build from
+// before the migrations were consolidated) is refused, not patched up.
+func TestApplyRefusesForeignHistory(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := openPool(t, emptyDatabase(t))
+	if _, err := pool.Exec(ctx, `CREATE TABLE schema_migrations (
+		version integer PRIMARY KEY,
+		name text NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now());
+		INSERT INTO schema_migrations (version, name) VALUES (1, '0001_another_set.sql')`); err != nil {
+		t.Fatal(err)
+	}
+	done, err := migrations.Apply(ctx, pool)
+	if !errors.Is(err, migrations.ErrForeignHistory) {
+		t.Fatalf("Apply = %v, %v; want ErrForeignHistory", done, err)
+	}
+	if len(done) != 0 {
+		t.Fatalf("Apply applied %v on a foreign history", done)
+	}
+	if rows := appliedRows(t, pool); len(rows) != 1 {
+		t.Fatalf("schema_migrations = %v, want only the foreign row", rows)
+	}
+}
+
+// The per-partition objects are made in loops; each of the 16 users
+// partitions must have them.
+func TestUsersPartitions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.Pool(t)
+	var parts, stats, columns int
+	if err := pool.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM pg_inherits WHERE inhparent = 'users'::regclass),
+		(SELECT count(*) FROM pg_statistic_ext s JOIN pg_inherits i ON i.inhrelid = s.stxrelid
+			WHERE i.inhparent = 'users'::regclass AND s.stxstattarget = 1000),
+		(SELECT count(*) FROM pg_attribute a JOIN pg_inherits i ON i.inhrelid = a.attrelid
+			WHERE i.inhparent = 'users'::regclass AND a.attname IN ('openid', 'unionid', 'phone')
+			AND a.attstattarget = 1000)`).Scan(&parts, &stats, &columns); err != nil {
+		t.Fatal(err)
+	}
+	if parts != 16 || stats != 16 || columns != 3*16 {
+		t.Fatalf("users: %d partitions, %d with nickname statistics, %d columns with 1000 statistics; want 16, 16, 48",
+			parts, stats, columns)
 	}
 }

@@ -46,8 +46,8 @@ func mgmtAllow(platformAdmin, tenantAdmin, tenantOperator, tenantViewer string) 
 }
 
 // mgmtRBACTable is the permission contract, written out by hand from the
-// role table (DESIGN.md, migrations/0002_admin.sql), not derived from the
-// code under test:
+// role table (DESIGN.md, migrations/0004_management_access.sql), not
+// derived from the code under test:
 //
 //	tenant_viewer:   read tenants, keys, users, bans, audit (own tenant)
 //	tenant_operator: viewer + write users, sessions, bans

@@ -1,3 +1,18 @@
+-- Who may use the management API, and to do what.
+
+-- Management API keys, stored only as SHA-256 hashes. Each carries its one
+-- role binding in role/tenant_id.
+CREATE TABLE api_keys (
+    id           uuid        PRIMARY KEY,
+    name         text        NOT NULL,
+    role         text        NOT NULL CONSTRAINT api_keys_role CHECK (role IN ('platform_admin', 'tenant_admin', 'tenant_operator', 'tenant_viewer')),
+    tenant_id    bigint      REFERENCES tenants (id) ON DELETE CASCADE,
+    key_hash     bytea       NOT NULL UNIQUE,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    last_used_at timestamptz,
+    revoked_at   timestamptz
+);
+
 -- Console admin accounts. Passwords are argon2id hashes in PHC format.
 CREATE TABLE admins (
     id            uuid        PRIMARY KEY,
@@ -21,8 +36,6 @@ CREATE TABLE admin_roles (
     CHECK ((role = 'platform_admin') = (tenant_id IS NULL))
 );
 CREATE UNIQUE INDEX admin_roles_one_per_tenant ON admin_roles (admin_id, COALESCE(tenant_id, 0));
-
-ALTER TABLE api_keys ADD CONSTRAINT api_keys_role CHECK (role IN ('platform_admin', 'tenant_admin', 'tenant_operator', 'tenant_viewer'));
 
 -- Casbin permission rules (p): what each role may do. Role bindings (g) are
 -- derived from api_keys and admin_roles when the policy loads.
@@ -64,44 +77,3 @@ INSERT INTO casbin_rule (ptype, v0, v1, v2) VALUES
     ('p', 'tenant_viewer',   'users',    'read'),
     ('p', 'tenant_viewer',   'bans',     'read'),
     ('p', 'tenant_viewer',   'audit',    'read');
-
--- The audit log: every change made through the API, the console or the CLI.
--- tenant_id has no foreign key: the history outlives a deleted tenant.
-CREATE TABLE audit_log (
-    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    at          timestamptz NOT NULL DEFAULT now(),
-    actor_type  text        NOT NULL CHECK (actor_type IN ('apikey', 'admin', 'cli', 'system')),
-    actor_id    text        NOT NULL DEFAULT '',
-    actor_name  text        NOT NULL DEFAULT '',
-    actor_role  text        NOT NULL DEFAULT '',
-    action      text        NOT NULL,
-    tenant_id   bigint,
-    tenant_slug text,
-    target_type text        NOT NULL DEFAULT '',
-    target_id   text        NOT NULL DEFAULT '',
-    ip          inet,
-    request_id  text        NOT NULL DEFAULT '',
-    diff        jsonb       NOT NULL DEFAULT '{}'
-);
-CREATE INDEX audit_log_tenant ON audit_log (tenant_id, id DESC);
-CREATE INDEX audit_log_actor ON audit_log (actor_id, id DESC);
-CREATE INDEX audit_log_action ON audit_log (action, id DESC);
-CREATE INDEX audit_log_at ON audit_log (at);
-
--- Append-only, whatever role the application connects as.
-CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'audit_log is append-only' USING ERRCODE = 'insufficient_privilege';
-END
-$$;
-CREATE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON audit_log
-    FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
-CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
-    FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
-
--- User search: prefix matches on openid, unionid, nickname and phone.
-CREATE INDEX users_openid_prefix ON users (tenant_id, openid text_pattern_ops);
-CREATE INDEX users_unionid_prefix ON users (tenant_id, unionid text_pattern_ops) WHERE unionid IS NOT NULL;
-CREATE INDEX users_nickname_prefix ON users (tenant_id, lower(nickname) text_pattern_ops) WHERE nickname IS NOT NULL;
-CREATE INDEX users_phone_prefix ON users (tenant_id, phone text_pattern_ops) WHERE phone IS NOT NULL;
-DROP INDEX users_unionid;
