@@ -85,7 +85,7 @@ func NewService(d Deps) *Service {
 	return &Service{
 		db: d.DB, dir: d.Directory, wx: d.WeChat, sealer: d.Sealer, tokens: d.Tokens, log: d.Log,
 		sessions: sessions, bans: newBans(d.DB, d.Changes, sessions, d.Log), limits: d.Limits, autoBan: d.AutoBan,
-		wxTokens: &AccessTokens{rdb: d.Redis, prefix: d.RedisPrefix, wx: d.WeChat},
+		wxTokens: NewAccessTokens(d.Redis, d.RedisPrefix, d.WeChat),
 		autoBans: d.Metrics.Counter("miniauth_autoban_total", "Automatic IP bans.", "tenant", "reason"),
 	}
 }
