@@ -74,7 +74,7 @@ func NewService(d Deps) *Service {
 	return &Service{
 		db: d.DB, wx: d.WeChat, sealer: d.Sealer, tokens: d.Tokens, log: d.Log,
 		sessions: d.Sessions, views: d.BanViews, bans: d.Bans, limits: d.Limits, autoBan: d.AutoBan,
-		wxTokens: &AccessTokens{rdb: d.Redis, prefix: d.RedisPrefix, wx: d.WeChat},
+		wxTokens: NewAccessTokens(d.Redis, d.RedisPrefix, d.WeChat),
 	}
 }
 

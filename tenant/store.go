@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -211,7 +212,8 @@ func (s *Store) Delete(ctx context.Context, slug string) error {
 	return nil
 }
 
-// keyStatusSQL derives "retired" from retire_at, so no job has to flip it.
+// keyColumns derives "retired" from retire_at, so a key past it shows as
+// retired before RetireKeys has run.
 const keyColumns = `kid, alg,
 	CASE WHEN status = 'retiring' AND retire_at <= now() THEN 'retired' ELSE status END,
 	public_key, created_at, retire_at`
@@ -246,6 +248,34 @@ func (s *Store) Keys(ctx context.Context, slug string) ([]Key, error) {
 		}
 	}
 	return out, nil
+}
+
+// RetireKeys retires the retiring keys whose retire_at has passed, and
+// wipes their sealed private halves: a retired key never signs or verifies
+// again, so it should not stay at rest. Listings already call such a key
+// retired (keyColumns covers the time until this runs); the notice makes
+// every instance drop it from its cached JWKS now rather than when its
+// cache ages out. Every instance runs it; a key is retired, and announced,
+// by whichever update takes its row first. It returns how many keys it
+// retired.
+func (s *Store) RetireKeys(ctx context.Context) (int, error) {
+	rows, err := s.db.Query(ctx, `UPDATE signing_keys k SET status = 'retired', private_key_sealed = '\x'::bytea
+		FROM tenants t
+		WHERE t.id = k.tenant_id AND k.status = 'retiring' AND k.retire_at <= now()
+		RETURNING t.slug`)
+	if err != nil {
+		return 0, err
+	}
+	slugs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, err
+	}
+	n := len(slugs)
+	slices.Sort(slugs)
+	for _, slug := range slices.Compact(slugs) {
+		s.publish(ctx, slug)
+	}
+	return n, nil
 }
 
 // RotateKey makes a new active key; the previous one retires once every
@@ -372,8 +402,9 @@ func (s *Store) Reseal(ctx context.Context) (int, error) {
 		if err != nil {
 			return n, fmt.Errorf("tenant %d key %s: %w", v.id, v.kid, err)
 		}
-		if _, err := s.db.Exec(ctx, `UPDATE signing_keys SET private_key_sealed = $3 WHERE tenant_id = $1 AND kid = $2`,
-			v.id, v.kid, out); err != nil {
+		// A key RetireKeys wiped meanwhile must stay wiped.
+		if _, err := s.db.Exec(ctx, `UPDATE signing_keys SET private_key_sealed = $3
+			WHERE tenant_id = $1 AND kid = $2 AND status <> 'retired'`, v.id, v.kid, out); err != nil {
 			return n, err
 		}
 		n++

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -482,6 +484,130 @@ func TestStoreRotateKey(t *testing.T) {
 		}
 		if _, err := b.store.Keys(ctx, "rot-nobody"); !errors.Is(err, tenant.ErrNotFound) {
 			t.Fatalf("Keys err = %v, want ErrNotFound", err)
+		}
+	})
+}
+
+// storedKey is a signing key's row as stored, not as keyColumns derives it.
+type storedKey struct {
+	status string
+	sealed []byte
+}
+
+func readKey(t *testing.T, b *storeBundle, tenantID int64, kid string) storedKey {
+	t.Helper()
+	var k storedKey
+	if err := b.db.QueryRow(context.Background(), `SELECT status, private_key_sealed FROM signing_keys
+		WHERE tenant_id = $1 AND kid = $2`, tenantID, kid).Scan(&k.status, &k.sealed); err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func TestStoreRetireKeys(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupDirectory(t)
+	var mu sync.Mutex
+	var published []string
+	b.feed.Subscribe(tenant.TopicTenant, func(slug string) {
+		mu.Lock()
+		defer mu.Unlock()
+		published = append(published, slug)
+	})
+	takePublished := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		out := published
+		published = nil
+		return out
+	}
+	rotate := func(slug string) tenant.Key {
+		t.Helper()
+		k, err := b.store.RotateKey(ctx, slug)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+
+	// retire-due: due (retiring, retire_at passed), notDue (retiring), active.
+	ten := b.create(t, "retire-due")
+	due := b.keys(t, ten.Slug)[0].KID
+	notDue := rotate(ten.Slug).KID
+	active := rotate(ten.Slug).KID
+	// retire-later: only a retiring key not yet due.
+	later := b.create(t, "retire-later")
+	laterKID := b.keys(t, later.Slug)[0].KID
+	rotate(later.Slug)
+
+	// An instance caches the tenant while the key is still published...
+	if rt := b.lookup(t, ten.Slug); !strings.Contains(string(rt.JWKS), due) {
+		t.Fatalf("JWKS before retire_at lacks the retiring key: %s", rt.JWKS)
+	}
+	// ...then retire_at passes.
+	if _, err := b.db.Exec(ctx, `UPDATE signing_keys SET retire_at = now() - interval '1 second'
+		WHERE tenant_id = $1 AND kid = $2`, ten.ID, due); err != nil {
+		t.Fatal(err)
+	}
+	before := map[string]storedKey{
+		notDue: readKey(t, b.storeBundle, ten.ID, notDue), active: readKey(t, b.storeBundle, ten.ID, active),
+		laterKID: readKey(t, b.storeBundle, later.ID, laterKID),
+	}
+	takePublished()
+
+	n, err := b.store.RetireKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("RetireKeys retired %d keys, want 1", n)
+	}
+
+	t.Run("the due key is retired and its private half wiped", func(t *testing.T) {
+		k := readKey(t, b.storeBundle, ten.ID, due)
+		if k.status != string(tenant.KeyRetired) || len(k.sealed) != 0 {
+			t.Fatalf("due key stored as %s with %d sealed bytes, want retired with none", k.status, len(k.sealed))
+		}
+		keys := b.keys(t, ten.Slug)
+		for kid, want := range map[string]tenant.KeyStatus{due: tenant.KeyRetired, notDue: tenant.KeyRetiring, active: tenant.KeyActive} {
+			i := slices.IndexFunc(keys, func(k tenant.Key) bool { return k.KID == kid })
+			if i < 0 || keys[i].Status != want {
+				t.Errorf("Keys lists %s as %+v, want %s", kid, keys, want)
+			}
+		}
+	})
+
+	t.Run("other keys are untouched", func(t *testing.T) {
+		for kid, tenantID := range map[string]int64{notDue: ten.ID, active: ten.ID, laterKID: later.ID} {
+			got := readKey(t, b.storeBundle, tenantID, kid)
+			if got.status != before[kid].status || !bytes.Equal(got.sealed, before[kid].sealed) {
+				t.Errorf("key %s changed: %s -> %s, sealed equal %v", kid, before[kid].status, got.status,
+					bytes.Equal(got.sealed, before[kid].sealed))
+			}
+		}
+	})
+
+	t.Run("the tenant's notice drops the key from cached JWKS", func(t *testing.T) {
+		if got := takePublished(); !slices.Equal(got, []string{ten.Slug}) {
+			t.Fatalf("published %q, want only %q", got, ten.Slug)
+		}
+		rt := b.lookup(t, ten.Slug)
+		if strings.Contains(string(rt.JWKS), due) {
+			t.Fatalf("retired key still in JWKS: %s", rt.JWKS)
+		}
+		if rt.Signing.KID != active || !strings.Contains(string(rt.JWKS), notDue) {
+			t.Fatalf("signing %s / JWKS %s: want %s signing and %s still published", rt.Signing.KID, rt.JWKS, active, notDue)
+		}
+	})
+
+	t.Run("running again changes and publishes nothing", func(t *testing.T) {
+		n, err := b.store.RetireKeys(ctx)
+		if err != nil || n != 0 {
+			t.Fatalf("second RetireKeys = %d, %v; want 0", n, err)
+		}
+		if got := takePublished(); len(got) != 0 {
+			t.Fatalf("second RetireKeys published %q", got)
 		}
 	})
 }

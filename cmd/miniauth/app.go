@@ -154,9 +154,10 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a.stop = stop
-	a.wg.Add(3)
+	a.wg.Add(4)
 	go func() { defer a.wg.Done(); a.bus.Run(bg) }()
 	go func() { defer a.wg.Done(); a.prune(bg, sessions) }()
+	go func() { defer a.wg.Done(); a.retireKeys(bg, store) }()
 	go func() { defer a.wg.Done(); authz.Run(bg) }()
 	return a, nil
 }
@@ -199,6 +200,29 @@ func (a *app) prune(ctx context.Context, sessions *auth.Sessions) {
 				a.log.Warn("pruning sessions failed", "err", err)
 			} else if n > 0 {
 				a.log.Info("pruned dead sessions and refresh tokens", "rows", n)
+			}
+		}
+	}
+}
+
+// retireKeys retires signing keys past their retire_at every minute, more
+// often than prune, since the notice it publishes drops a key from every
+// instance's cached JWKS at once rather than when those caches age out.
+// Like prune it runs everywhere; a key is retired once, by whichever
+// instance gets to it first.
+func (a *app) retireKeys(ctx context.Context, store *tenant.Store) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := store.RetireKeys(ctx)
+			if err != nil && ctx.Err() == nil {
+				a.log.Warn("retiring signing keys failed", "err", err)
+			} else if n > 0 {
+				a.log.Info("retired signing keys", "keys", n)
 			}
 		}
 	}
