@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/miniauth/miniauth/admin"
@@ -24,6 +25,7 @@ import (
 	"github.com/miniauth/miniauth/migrations/dbtest"
 	"github.com/miniauth/miniauth/tenant"
 	"github.com/miniauth/miniauth/tenant/cache"
+	"github.com/miniauth/miniauth/tenant/changes"
 )
 
 // testBundle is one test's world: a fresh database, a private Redis key
@@ -360,6 +362,106 @@ func wantFields(t testing.TB, what string, r response, fields ...string) {
 // change even while the change feed is down (see tenant/cache). It is the
 // property under test, not a guess at machine speed.
 func afterPropagation() { time.Sleep(cache.Propagation) }
+
+// noticeTimeout bounds a wait for a change notice: far beyond the
+// contract's 1 s, so a loaded machine does not fail a test, while a notice
+// that never comes still does.
+const noticeTimeout = 10 * time.Second
+
+// noticeWaiter collects the change notices of one topic that reach one
+// instance. Its handler is subscribed after the instance's caches
+// subscribed theirs, and the bus runs handlers in that order, so when a
+// notice is here the caches have already acted on it: the test asserts
+// once, without polling.
+type noticeWaiter struct {
+	srv     *testServer
+	topic   string
+	match   func(payload string) bool
+	mu      sync.Mutex
+	got     []string      // matching payloads not yet waited for
+	arrived chan struct{} // poked after each arrival; never blocks the bus
+}
+
+// notices starts collecting the notices of topic that reach s and whose
+// payload satisfies match (nil: every one). Call it before making the
+// change, since notices are not replayed; it first lets every notice
+// already on its way to s arrive, so the waiter hears only of changes made
+// after it.
+func (s *testServer) notices(t testing.TB, topic string, match func(payload string) bool) *noticeWaiter {
+	t.Helper()
+	s.settle(t)
+	w := &noticeWaiter{srv: s, topic: topic, match: match, arrived: make(chan struct{}, 1)}
+	s.app.bus.Subscribe(topic, func(payload string) {
+		if w.match != nil && !w.match(payload) {
+			return
+		}
+		w.mu.Lock()
+		w.got = append(w.got, payload)
+		w.mu.Unlock()
+		select {
+		case w.arrived <- struct{}{}:
+		default:
+		}
+	})
+	return w
+}
+
+// wait returns once a notice has reached the instance (one per call:
+// waiting twice needs two notices) and fails the test with what if none
+// does within noticeTimeout.
+func (w *noticeWaiter) wait(t testing.TB, what string) {
+	t.Helper()
+	deadline := time.NewTimer(noticeTimeout)
+	defer deadline.Stop()
+	for {
+		w.mu.Lock()
+		if len(w.got) > 0 {
+			w.got = w.got[1:]
+			w.mu.Unlock()
+			return
+		}
+		w.mu.Unlock()
+		select {
+		case <-w.arrived:
+		case <-deadline.C:
+			t.Fatalf("no %q notice reached %s within %s: %s", w.topic, w.srv.URL, noticeTimeout, what)
+		}
+	}
+}
+
+// naming matches a notice payload that names id: the whole payload or one
+// of its colon-separated parts (a slug, a tenant, user or session id).
+func naming(id string) func(payload string) bool {
+	return func(payload string) bool { return slices.Contains(strings.Split(payload, ":"), id) }
+}
+
+// settleTopic carries the markers of settle; no instance acts on it.
+const settleTopic = "test.settle"
+
+// settle returns once every notice published before the call has been
+// delivered on s. Redis hands a subscriber its messages in the order it
+// took them, so a marker published now arrives after all of them.
+func (s *testServer) settle(t testing.TB) {
+	t.Helper()
+	marker := uuid.NewString()
+	seen := make(chan struct{})
+	var once sync.Once
+	s.app.bus.Subscribe(settleTopic, func(payload string) {
+		if payload == marker {
+			once.Do(func() { close(seen) })
+		}
+	})
+	// A bus of its own that never runs: s does not take the marker for its
+	// own echo, and Publish sends straight to Redis.
+	if err := changes.New(s.app.rdb, s.app.cfg.RedisPrefix, s.app.log).Publish(context.Background(), settleTopic, marker); err != nil {
+		t.Fatalf("publish a marker to %s: %v", s.URL, err)
+	}
+	select {
+	case <-seen:
+	case <-time.After(noticeTimeout):
+		t.Fatalf("the change feed of %s delivered no marker within %s", s.URL, noticeTimeout)
+	}
+}
 
 // eventually polls cond every 20 ms until it holds or within expires.
 func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {

@@ -5,6 +5,9 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/miniauth/miniauth/auth"
+	"github.com/miniauth/miniauth/tenant"
 )
 
 // sessNo5xx fails the test on a server error; while Redis is down the
@@ -142,10 +145,10 @@ func TestOutageRedisRestart(t *testing.T) {
 		wantStatus(t, "still disabled after recovery", sessMe(t, s, slug, dave.AccessToken), http.StatusForbidden, "tenant_disabled")
 	}
 	// Tenant changes propagate through the feed again.
+	changed := srv2.notices(t, tenant.TopicTenant, naming(slug))
 	wantStatus(t, "enable after recovery", b.api("PATCH", "/tenants/"+slug, map[string]string{"status": "active"}), http.StatusOK, "")
-	eventually(t, time.Second, "instance 2 serves the tenant re-enabled through instance 1", func() bool {
-		return sessMe(t, srv2, slug, dave.AccessToken).Status == http.StatusOK
-	})
+	changed.wait(t, "instance 2 hears the tenant was enabled after Redis returned")
+	wantStatus(t, "re-enabled tenant on instance 2", sessMe(t, srv2, slug, dave.AccessToken), http.StatusOK, "")
 	// Sessions revoked during the outage stay refused everywhere.
 	for _, s := range srvs {
 		wantStatus(t, "bob after recovery", sessMe(t, s, slug, bob.AccessToken), http.StatusUnauthorized, "invalid_token")
@@ -156,27 +159,29 @@ func TestOutageRedisRestart(t *testing.T) {
 	for range 2 {
 		wantStatus(t, "dave on instance 2", sessMe(t, srv2, slug, dave.AccessToken), http.StatusOK, "")
 	}
+	loggedOut := srv2.notices(t, auth.TopicSessionRevoked, naming(dave.User.ID))
 	wantStatus(t, "logout after recovery", sessLogout(t, srv1, slug, dave.AccessToken, nil), http.StatusNoContent, "")
-	eventually(t, time.Second, "instance 2 refuses a token logged out on instance 1 after Redis returned", func() bool {
-		return sessMe(t, srv2, slug, dave.AccessToken).Status == http.StatusUnauthorized
-	})
+	loggedOut.wait(t, "instance 2 hears dave logged out after Redis returned")
+	wantStatus(t, "dave logged out on instance 1, on instance 2", sessMe(t, srv2, slug, dave.AccessToken), http.StatusUnauthorized, "invalid_token")
 	// And in the other direction.
 	wantStatus(t, "erin on instance 1", sessMe(t, srv1, slug, erin.AccessToken), http.StatusOK, "")
+	loggedOut = srv1.notices(t, auth.TopicSessionRevoked, naming(erin.User.ID))
 	wantStatus(t, "logout on instance 2 after recovery", sessLogout(t, srv2, slug, erin.AccessToken, nil), http.StatusNoContent, "")
-	eventually(t, time.Second, "instance 1 refuses a token logged out on instance 2 after Redis returned", func() bool {
-		return sessMe(t, srv1, slug, erin.AccessToken).Status == http.StatusUnauthorized
-	})
+	loggedOut.wait(t, "instance 1 hears erin logged out after Redis returned")
+	wantStatus(t, "erin logged out on instance 2, on instance 1", sessMe(t, srv1, slug, erin.AccessToken), http.StatusUnauthorized, "invalid_token")
 	// Tenant changes propagate again: a key rotated through instance 1 is
 	// used by instance 2 within 1 s, although instance 2 caches the tenant.
 	oldKid := sessKid(t, b.login(srv2, tt, "hank").AccessToken)
+	rotation := srv2.notices(t, tenant.TopicTenant, naming(slug))
 	r := b.api("POST", "/tenants/"+slug+"/keys/rotate", nil)
 	wantStatus(t, "rotate after recovery", r, http.StatusCreated, "")
 	newKid, _ := r.JSON(t)["kid"].(string)
 	if newKid == "" || newKid == oldKid {
 		t.Fatalf("rotate: %s", r.Body)
 	}
-	eventually(t, time.Second, "instance 2 signs with the rotated key after Redis returned", func() bool {
-		return sessKid(t, b.login(srv2, tt, "ivan").AccessToken) == newKid
-	})
+	rotation.wait(t, "instance 2 hears the key was rotated after Redis returned")
+	if k := sessKid(t, b.login(srv2, tt, "ivan").AccessToken); k != newKid {
+		t.Fatalf("login on instance 2 after the rotation signed with %s, want %s", k, newKid)
+	}
 	wantStatus(t, "frank still logged in", sessMe(t, srv2, slug, frank.AccessToken), http.StatusOK, "")
 }

@@ -24,6 +24,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/miniauth/miniauth/admin"
+	"github.com/miniauth/miniauth/auth"
+	"github.com/miniauth/miniauth/tenant"
 )
 
 // ---------------------------------------------------------------------------
@@ -731,10 +733,9 @@ func TestSessionCrossInstanceRevocation(t *testing.T) {
 	for range 2 {
 		wantStatus(t, "me on instance 2", sessMe(t, srv2, tt.Slug, tok.AccessToken), http.StatusOK, "")
 	}
+	loggedOut := srv2.notices(t, auth.TopicSessionRevoked, naming(tok.User.ID))
 	wantStatus(t, "logout on instance 1", sessLogout(t, srv1, tt.Slug, tok.AccessToken, nil), http.StatusNoContent, "")
-	eventually(t, time.Second, "instance 2 refuses a token logged out on instance 1", func() bool {
-		return sessMe(t, srv2, tt.Slug, tok.AccessToken).Status == http.StatusUnauthorized
-	})
+	loggedOut.wait(t, "instance 2 hears alice logged out")
 	wantStatus(t, "logged-out token on instance 2", sessMe(t, srv2, tt.Slug, tok.AccessToken), http.StatusUnauthorized, "invalid_token")
 	wantStatus(t, "logged-out refresh on instance 2", sessRefresh(t, srv2, tt.Slug, tok.RefreshToken), http.StatusUnauthorized, "invalid_refresh_token")
 
@@ -744,11 +745,12 @@ func TestSessionCrossInstanceRevocation(t *testing.T) {
 	for _, c := range []tokens{c1, c2} {
 		wantStatus(t, "carol on instance 2", sessMe(t, srv2, tt.Slug, c.AccessToken), http.StatusOK, "")
 	}
+	loggedOutAll := srv2.notices(t, auth.TopicUserRevoked, naming(c1.User.ID))
 	wantStatus(t, "logout all on instance 1", sessLogout(t, srv1, tt.Slug, c1.AccessToken, map[string]bool{"all": true}), http.StatusNoContent, "")
-	eventually(t, time.Second, "instance 2 refuses every session of a user logged out everywhere", func() bool {
-		return sessMe(t, srv2, tt.Slug, c1.AccessToken).Status == http.StatusUnauthorized &&
-			sessMe(t, srv2, tt.Slug, c2.AccessToken).Status == http.StatusUnauthorized
-	})
+	loggedOutAll.wait(t, "instance 2 hears carol logged out everywhere")
+	for _, c := range []tokens{c1, c2} {
+		wantStatus(t, "carol on instance 2 after logout all", sessMe(t, srv2, tt.Slug, c.AccessToken), http.StatusUnauthorized, "invalid_token")
+	}
 
 	// Refresh-token reuse on instance 1 revokes the session on instance 2.
 	first := b.login(srv1, tt, "bob")
@@ -756,27 +758,25 @@ func TestSessionCrossInstanceRevocation(t *testing.T) {
 	for range 2 {
 		wantStatus(t, "refreshed token on instance 2", sessMe(t, srv2, tt.Slug, second.AccessToken), http.StatusOK, "")
 	}
+	reused := srv2.notices(t, auth.TopicSessionRevoked, naming(first.User.ID))
 	wantStatus(t, "reuse on instance 1", sessRefresh(t, srv1, tt.Slug, first.RefreshToken), http.StatusUnauthorized, "refresh_token_reused")
-	eventually(t, time.Second, "instance 2 refuses the session revoked by reuse on instance 1", func() bool {
-		return sessMe(t, srv2, tt.Slug, second.AccessToken).Status == http.StatusUnauthorized
-	})
+	reused.wait(t, "instance 2 hears bob's session was revoked for reuse")
+	wantStatus(t, "reuse-revoked token on instance 2", sessMe(t, srv2, tt.Slug, second.AccessToken), http.StatusUnauthorized, "invalid_token")
 	wantStatus(t, "newest refresh on instance 2", sessRefresh(t, srv2, tt.Slug, second.RefreshToken), http.StatusUnauthorized, "invalid_refresh_token")
 
 	// Disabling the tenant on instance 1 stops instance 2 within 1 s:
 	// tokens, logins and refreshes alike.
 	dave := b.login(srv2, tt, "dave")
 	wantStatus(t, "dave on instance 2", sessMe(t, srv2, tt.Slug, dave.AccessToken), http.StatusOK, "")
+	changed := srv2.notices(t, tenant.TopicTenant, naming(tt.Slug))
 	r := b.api("PATCH", "/tenants/"+tt.Slug, map[string]string{"status": "disabled"})
 	wantStatus(t, "disable tenant", r, http.StatusOK, "")
 	if r.JSON(t)["status"] != "disabled" {
 		t.Fatalf("PATCH answer: %s", r.Body)
 	}
-	eventually(t, time.Second, "instance 2 refuses a disabled tenant", func() bool {
-		me := sessMe(t, srv2, tt.Slug, dave.AccessToken)
-		login := sessLoginResp(t, b, srv2, tt, "erin")
-		return me.Status == http.StatusForbidden && problemCode(me) == "tenant_disabled" &&
-			login.Status == http.StatusForbidden && problemCode(login) == "tenant_disabled"
-	})
+	changed.wait(t, "instance 2 hears the tenant was disabled")
+	wantStatus(t, "token on disabled tenant", sessMe(t, srv2, tt.Slug, dave.AccessToken), http.StatusForbidden, "tenant_disabled")
+	wantStatus(t, "login on disabled tenant", sessLoginResp(t, b, srv2, tt, "erin"), http.StatusForbidden, "tenant_disabled")
 	wantStatus(t, "refresh on disabled tenant", sessRefresh(t, srv2, tt.Slug, dave.RefreshToken), http.StatusForbidden, "tenant_disabled")
 	wantStatus(t, "logout on disabled tenant", sessLogout(t, srv2, tt.Slug, dave.AccessToken, nil), http.StatusForbidden, "tenant_disabled")
 	// Verifiers can still fetch the keys of a disabled tenant.
@@ -784,9 +784,8 @@ func TestSessionCrossInstanceRevocation(t *testing.T) {
 
 	// Enabling it again also propagates, and the session was not lost.
 	wantStatus(t, "enable tenant", b.api("PATCH", "/tenants/"+tt.Slug, map[string]string{"status": "active"}), http.StatusOK, "")
-	eventually(t, time.Second, "instance 2 serves a re-enabled tenant", func() bool {
-		return sessMe(t, srv2, tt.Slug, dave.AccessToken).Status == http.StatusOK
-	})
+	changed.wait(t, "instance 2 hears the tenant was enabled")
+	wantStatus(t, "token on re-enabled tenant", sessMe(t, srv2, tt.Slug, dave.AccessToken), http.StatusOK, "")
 	sessRefreshOK(t, srv2, tt.Slug, dave.RefreshToken)
 }
 
@@ -806,6 +805,7 @@ func TestSessionKeyRotation(t *testing.T) {
 	}
 	wantStatus(t, "instance 2 before rotation", sessMe(t, srv2, tt.Slug, before.AccessToken), http.StatusOK, "")
 
+	rotation := srv2.notices(t, tenant.TopicTenant, naming(tt.Slug))
 	r := b.api("POST", "/tenants/"+tt.Slug+"/keys/rotate", nil)
 	wantStatus(t, "rotate", r, http.StatusCreated, "")
 	rotated := r.JSON(t)
@@ -864,10 +864,11 @@ func TestSessionKeyRotation(t *testing.T) {
 	if k := sessKid(t, sessRefreshOK(t, srv1, tt.Slug, before.RefreshToken).AccessToken); k != newKid {
 		t.Fatalf("refresh after rotation signed with %s, want %s", k, newKid)
 	}
-	// ...and on instance 2 within 1 s.
-	eventually(t, time.Second, "instance 2 signs with the new key", func() bool {
-		return sessKid(t, b.login(srv2, tt, "dave").AccessToken) == newKid
-	})
+	// ...and on instance 2 once it has heard of the rotation.
+	rotation.wait(t, "instance 2 hears the key was rotated")
+	if k := sessKid(t, b.login(srv2, tt, "dave").AccessToken); k != newKid {
+		t.Fatalf("login on instance 2 after rotation signed with %s, want %s", k, newKid)
+	}
 	if got := sessJWKSKids(t, srv2, tt.Slug); !slices.Equal(got, want) {
 		t.Fatalf("instance 2 JWKS kids %v, want %v", got, want)
 	}
