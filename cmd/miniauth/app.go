@@ -15,9 +15,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/miniauth/miniauth/admin"
-	"github.com/miniauth/miniauth/admin/api"
+	mgmtapi "github.com/miniauth/miniauth/admin/api"
 	"github.com/miniauth/miniauth/auth"
-	"github.com/miniauth/miniauth/auth/httpapi"
+	miniapi "github.com/miniauth/miniauth/auth/api"
 	"github.com/miniauth/miniauth/auth/wechat"
 	"github.com/miniauth/miniauth/tenant"
 	"github.com/miniauth/miniauth/tenant/changes"
@@ -145,8 +145,8 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", a.ready)
 	r.GET("/metrics", gin.WrapH(reg.Handler()))
-	httpapi.New(svc, dir, tokens, limits).Routes(r)
-	api.New(api.Deps{
+	miniapi.New(svc, dir, tokens, limits).Routes(r)
+	mgmtapi.New(mgmtapi.Deps{
 		Tenants: store, Users: auth.NewUsers(db, sessions), Bans: bans, APIKeys: admin.NewAPIKeys(db), Accounts: admin.NewAccounts(db),
 		Audit: audit, Authz: authz, Limits: limits, RateDefaults: cfg.RateLimits, KeyRate: cfg.ManagementRateLimit, Log: log,
 	}).Routes(r)

@@ -1,4 +1,4 @@
-package httpapi_test
+package api_test
 
 import (
 	"bytes"
@@ -21,7 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/miniauth/miniauth/auth"
-	"github.com/miniauth/miniauth/auth/httpapi"
+	"github.com/miniauth/miniauth/auth/api"
 	"github.com/miniauth/miniauth/auth/wechat"
 	"github.com/miniauth/miniauth/auth/wechat/fake"
 	"github.com/miniauth/miniauth/migrations/dbtest"
@@ -139,7 +139,7 @@ func setup(t *testing.T) *testBundle {
 	r.Use(web.Middleware(log))
 	r.NoRoute(web.NotFound)
 	r.NoMethod(web.MethodNotAllowed)
-	httpapi.New(svc, dir, tokens, limits).Routes(r)
+	api.New(svc, dir, tokens, limits).Routes(r)
 
 	return &testBundle{db: db, wx: wx, engine: r, store: store, dir: dir, bans: bans, tenantQueries: counter}
 }

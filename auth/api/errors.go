@@ -1,7 +1,7 @@
-// Package httpapi is the mini-program facing HTTP surface, /v1/t/{tenant}/...:
+// Package api is the mini-program facing HTTP surface, /v1/t/{tenant}/...:
 // it translates requests into auth.Service calls and auth errors into
 // problem responses, and nothing more.
-package httpapi
+package api
 
 import (
 	"errors"
