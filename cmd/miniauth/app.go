@@ -156,8 +156,20 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	a.stop = stop
 	a.wg.Add(4)
 	go func() { defer a.wg.Done(); a.bus.Run(bg) }()
-	go func() { defer a.wg.Done(); a.prune(bg, sessions) }()
-	go func() { defer a.wg.Done(); a.retireKeys(bg, store) }()
+	// Dead sessions, refresh tokens and lapsed bans go every ten minutes.
+	// Keys past retire_at are retired every minute: the notice that
+	// publishes drops them from every instance's cached JWKS at once.
+	go func() {
+		defer a.wg.Done()
+		a.keep(bg, housekeeping{"pruned dead sessions, refresh tokens and bans", 10 * time.Minute, sessions.Prune})
+	}()
+	go func() {
+		defer a.wg.Done()
+		a.keep(bg, housekeeping{"retired signing keys", time.Minute, func(ctx context.Context) (int64, error) {
+			n, err := store.RetireKeys(ctx)
+			return int64(n), err
+		}})
+	}()
 	go func() { defer a.wg.Done(); authz.Run(bg) }()
 	return a, nil
 }
@@ -185,44 +197,28 @@ func (a *app) waitFeed(ctx context.Context) {
 	}
 }
 
-// prune removes dead sessions and refresh tokens every ten minutes. Every
-// instance runs it; the deletes are idempotent, so replicas need no leader.
-func (a *app) prune(ctx context.Context, sessions *auth.Sessions) {
-	t := time.NewTicker(10 * time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			n, err := sessions.Prune(ctx)
-			if err != nil && ctx.Err() == nil {
-				a.log.Warn("pruning sessions failed", "err", err)
-			} else if n > 0 {
-				a.log.Info("pruned dead sessions and refresh tokens", "rows", n)
-			}
-		}
-	}
+// housekeeping is periodic work every instance runs; each job is
+// idempotent, so replicas need no leader.
+type housekeeping struct {
+	what  string        // for the log: "pruned dead sessions and refresh tokens"
+	every time.Duration // how often
+	run   func(context.Context) (int64, error)
 }
 
-// retireKeys retires signing keys past their retire_at every minute, more
-// often than prune, since the notice it publishes drops a key from every
-// instance's cached JWKS at once rather than when those caches age out.
-// Like prune it runs everywhere; a key is retired once, by whichever
-// instance gets to it first.
-func (a *app) retireKeys(ctx context.Context, store *tenant.Store) {
-	t := time.NewTicker(time.Minute)
+// keep runs a housekeeping job until ctx ends, logging what it did.
+func (a *app) keep(ctx context.Context, job housekeeping) {
+	t := time.NewTicker(job.every)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			n, err := store.RetireKeys(ctx)
+			n, err := job.run(ctx)
 			if err != nil && ctx.Err() == nil {
-				a.log.Warn("retiring signing keys failed", "err", err)
+				a.log.Warn("housekeeping failed", "job", job.what, "err", err)
 			} else if n > 0 {
-				a.log.Info("retired signing keys", "keys", n)
+				a.log.Info(job.what, "rows", n)
 			}
 		}
 	}
