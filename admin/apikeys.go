@@ -10,6 +10,7 @@ import (
 	"errors"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -79,7 +80,7 @@ func hashKey(key string) []byte {
 func (s *APIKeys) Create(ctx context.Context, name string, role Role, tenantSlug string) (APIKey, string, error) {
 	var v tenant.ValidationError
 	name = strings.TrimSpace(name)
-	if name == "" || len(name) > 100 {
+	if name == "" || utf8.RuneCountInString(name) > 100 {
 		v.Fields = append(v.Fields, tenant.FieldError{Field: "name", Message: "must be 1-100 characters"})
 	}
 	if _, ok := ParseRole(string(role)); !ok {

@@ -37,6 +37,8 @@ func TestAPIKeyCreateValidates(t *testing.T) {
 		{"empty name", "", admin.RolePlatformAdmin, "", []string{"name"}},
 		{"blank name", " \t ", admin.RolePlatformAdmin, "", []string{"name"}},
 		{"name of 101 characters", strings.Repeat("n", 101), admin.RolePlatformAdmin, "", []string{"name"}},
+		{"name of 100 Chinese characters", strings.Repeat("名", 100), admin.RolePlatformAdmin, "", nil},
+		{"name of 101 Chinese characters", strings.Repeat("名", 101), admin.RolePlatformAdmin, "", []string{"name"}},
 		{"unknown role", "ci", "root", "", []string{"role"}},
 		{"empty role", "ci", "", "keys-valid", []string{"role"}},
 		{"tenant role without tenant", "ci", admin.RoleTenantAdmin, "", []string{"tenant"}},
