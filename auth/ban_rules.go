@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -26,7 +27,7 @@ func (n NewBan) target(tenantID int64, now time.Time) (kind, target string, err 
 	if set != 1 {
 		return "", "", tenant.Invalid("user_id", "exactly one of user_id, openid and ip is required")
 	}
-	if r := strings.TrimSpace(n.Reason); r == "" || len(r) > 500 {
+	if r := strings.TrimSpace(n.Reason); r == "" || utf8.RuneCountInString(r) > 500 {
 		return "", "", tenant.Invalid("reason", "is required, at most 500 characters")
 	}
 	if n.ExpiresAt != nil && !n.ExpiresAt.After(now) {
@@ -57,8 +58,13 @@ func (n NewBan) target(tenantID int64, now time.Time) (kind, target string, err 
 
 var errNoSuchBanUser = tenant.Invalid("user_id", "no user of this tenant has this id")
 
+// parseIPOrPrefix reads an address or CIDR as the IP check sees clients:
+// IPv4-mapped IPv6 forms become plain IPv4, or they would match nothing.
 func parseIPOrPrefix(s string) (netip.Prefix, error) {
 	if p, err := netip.ParsePrefix(s); err == nil {
+		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+		}
 		return p.Masked(), nil
 	}
 	a, err := netip.ParseAddr(s)

@@ -39,6 +39,8 @@ func TestNewBanTarget(t *testing.T) {
 		{name: "IPv6 CIDR with host bits is masked", tenant: 1, ban: NewBan{IP: "2001:db8:1:2:3::/64", Reason: "spam"}, kind: BanIP, target: "2001:db8:1:2::/64"},
 		{name: "platform IP", tenant: 0, ban: NewBan{IP: "198.51.100.0/24", Reason: "spam"}, kind: BanIP, target: "198.51.100.0/24"},
 		{name: "reason of 500 characters", tenant: 1, ban: NewBan{IP: "203.0.113.7", Reason: strings.Repeat("r", 500)}, kind: BanIP, target: "203.0.113.7/32"},
+		{name: "reason of 500 Chinese characters", tenant: 1, ban: NewBan{IP: "203.0.113.7", Reason: strings.Repeat("封", 500)}, kind: BanIP, target: "203.0.113.7/32"},
+		{name: "IPv4-mapped IPv6 CIDR is its IPv4 CIDR", tenant: 1, ban: NewBan{IP: "::ffff:203.0.113.0/120", Reason: "spam"}, kind: BanIP, target: "203.0.113.0/24"},
 		{name: "reason padded with spaces", tenant: 1, ban: NewBan{IP: "203.0.113.7", Reason: "  spam  "}, kind: BanIP, target: "203.0.113.7/32"},
 		{name: "expires in the future", tenant: 1, ban: NewBan{IP: "203.0.113.7", Reason: "spam", ExpiresAt: at(time.Second)}, kind: BanIP, target: "203.0.113.7/32"},
 
@@ -49,6 +51,7 @@ func TestNewBanTarget(t *testing.T) {
 		{name: "reason missing", tenant: 1, ban: NewBan{IP: "203.0.113.7"}, field: "reason"},
 		{name: "reason blank", tenant: 1, ban: NewBan{IP: "203.0.113.7", Reason: " \t\n"}, field: "reason"},
 		{name: "reason of 501 characters", tenant: 1, ban: NewBan{IP: "203.0.113.7", Reason: strings.Repeat("r", 501)}, field: "reason"},
+		{name: "reason of 501 Chinese characters", tenant: 1, ban: NewBan{IP: "203.0.113.7", Reason: strings.Repeat("封", 501)}, field: "reason"},
 		{name: "expires now", tenant: 1, ban: NewBan{IP: "203.0.113.7", Reason: "spam", ExpiresAt: at(0)}, field: "expires_at"},
 		{name: "expired", tenant: 1, ban: NewBan{IP: "203.0.113.7", Reason: "spam", ExpiresAt: at(-time.Second)}, field: "expires_at"},
 		{name: "ip not an address", tenant: 1, ban: NewBan{IP: "not-an-ip", Reason: "spam"}, field: "ip"},

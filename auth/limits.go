@@ -133,7 +133,10 @@ func (l *Limits) Take(ctx context.Context, name, rate, key string) (Quota, error
 	q := Quota{Limit: lc.Limit, Remaining: lc.Remaining, Reset: time.Unix(lc.Reset, 0)}
 	if lc.Reached {
 		l.limited.Inc(name)
-		retry := time.Until(q.Reset)
+		// Reset is whole seconds, cut down: the window may last up to a
+		// second longer, and a client that waits as told must not be
+		// refused again.
+		retry := time.Until(q.Reset.Add(time.Second))
 		if retry < time.Second {
 			retry = time.Second
 		}

@@ -72,8 +72,19 @@ func TestLimitsTake(t *testing.T) {
 	if le.Name != "test_limit" || le.Limit != 3 || le.Remaining != 0 {
 		t.Fatalf("LimitedError = %+v, want name test_limit, limit 3, remaining 0", le)
 	}
-	if le.RetryAfter < time.Second || le.RetryAfter > time.Minute {
+	if le.RetryAfter < time.Second || le.RetryAfter > time.Minute+time.Second {
 		t.Fatalf("Retry-After %v, want between 1 s and the window", le.RetryAfter)
+	}
+	// A client that waits as told must find the window over: Retry-After
+	// is never shorter than what the counter has left in Redis.
+	for _, k := range lb.keys(t) {
+		ttl, err := rdb.PTTL(ctx, k).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ttl > le.RetryAfter {
+			t.Fatalf("Retry-After %v, but counter %s lives %v more", le.RetryAfter, k, ttl)
+		}
 	}
 	if q != le.Quota {
 		t.Fatalf("returned quota %+v differs from the error's %+v", q, le.Quota)
