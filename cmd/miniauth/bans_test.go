@@ -9,9 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -156,11 +154,6 @@ func banRefusedToken(t testing.TB, what string, r response) string {
 		t.Fatalf("%s: %d %q, want 403 user_banned or 401 invalid_token: %s", what, r.Status, code, r.Body)
 	}
 	return code
-}
-
-func banTokenRefused(r response) bool {
-	code := problemCode(r)
-	return (r.Status == http.StatusForbidden && code == "user_banned") || (r.Status == http.StatusUnauthorized && code == "invalid_token")
 }
 
 func banIsBanned(r response) bool {
@@ -457,7 +450,6 @@ func TestBanAcrossInstances(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	tt := b.createTenant("ban-multi", nil)
-	other := b.createTenant("ban-multi-other", nil)
 	srv1, srv2 := b.srv, b.startInstance()
 	path := "/tenants/" + tt.Slug + "/bans"
 
@@ -480,11 +472,6 @@ func TestBanAcrossInstances(t *testing.T) {
 	banWantPermanent(t, "carol on 2", banLogin(t, b, srv2, tt, "carol"))
 	banRefusedToken(t, "alice's token on 1", banMe(t, srv1, tt.Slug, alice.AccessToken))
 
-	// A ban of this tenant cannot be deleted through another tenant.
-	wantStatus(t, "delete through another tenant", banAPI(t, b, srv1, "", "DELETE", "/tenants/"+other.Slug+"/bans/"+ab.ID, nil),
-		http.StatusNotFound, "not_found")
-	banWantPermanent(t, "alice still banned", banLogin(t, b, srv1, tt, "alice"))
-
 	// Unban through instance 1: instance 1 lets alice and carol in at
 	// once, instance 2 as soon as it hears of it.
 	bans = srv2.notices(t, auth.TopicBans, nil)
@@ -500,8 +487,6 @@ func TestBanAcrossInstances(t *testing.T) {
 	// Lifting the ban does not revive the sessions it revoked.
 	wantStatus(t, "alice's old token after the unban", banMe(t, srv2, tt.Slug, alice.AccessToken), http.StatusUnauthorized, "invalid_token")
 
-	wantStatus(t, "delete again", banAPI(t, b, srv1, "", "DELETE", path+"/"+ab.ID, nil), http.StatusNotFound, "not_found")
-	wantStatus(t, "delete a non-uuid", banAPI(t, b, srv1, "", "DELETE", path+"/not-a-uuid", nil), http.StatusNotFound, "not_found")
 	wantStatus(t, "delete on an unknown tenant", banAPI(t, b, srv1, "", "DELETE", "/tenants/no-such-tenant/bans/"+ab.ID, nil),
 		http.StatusNotFound, "not_found")
 	if n := banCount(t, b, `SELECT count(*) FROM bans`); n != 0 {
@@ -529,7 +514,8 @@ func TestBanAcrossInstances(t *testing.T) {
 	}
 }
 
-// TestBanList pages through a tenant's bans.
+// TestBanList lists a tenant's bans apart from another tenant's and the
+// platform's.
 func TestBanList(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -547,72 +533,23 @@ func TestBanList(t *testing.T) {
 		Items      []banItem `json:"items"`
 		NextCursor *string   `json:"next_cursor"`
 	}
-	get := func(q string) page {
-		t.Helper()
-		r := wantStatus(t, "list "+q, banAPI(t, b, nil, "", "GET", path+q, nil), http.StatusOK, "")
-		var p page
-		if err := json.Unmarshal(r.Body, &p); err != nil {
-			t.Fatal(err)
-		}
-		if p.Items == nil {
-			t.Fatalf("list %s: items is not an array: %s", q, r.Body)
-		}
-		return p
+	// Paging and bad list parameters are the handler's to show (admin/api
+	// TestPagination, TestErrorMapping).
+	r := wantStatus(t, "list", banAPI(t, b, nil, "", "GET", path, nil), http.StatusOK, "")
+	var all page
+	if err := json.Unmarshal(r.Body, &all); err != nil {
+		t.Fatal(err)
 	}
-
-	all := get("")
-	if len(all.Items) != 5 || all.NextCursor != nil {
-		t.Fatalf("default page: %d items, next %v", len(all.Items), all.NextCursor)
+	if all.Items == nil || len(all.Items) != 5 || all.NextCursor != nil {
+		t.Fatalf("default page: %d items, next %v: %s", len(all.Items), all.NextCursor, r.Body)
 	}
-	var seen []string
-	cursor := ""
-	pages := 0
-	for {
-		q := "?limit=2"
-		if cursor != "" {
-			q += "&cursor=" + url.QueryEscape(cursor)
-		}
-		p := get(q)
-		pages++
-		if len(p.Items) > 2 {
-			t.Fatalf("page of %d items with limit=2", len(p.Items))
-		}
-		for _, it := range p.Items {
-			if it.Kind != "openid" || !strings.HasPrefix(it.Target, "o-listed-") || it.Tenant == nil || *it.Tenant != tt.Slug {
-				t.Fatalf("listed ban: %+v", it)
-			}
-			seen = append(seen, it.ID)
-		}
-		if p.NextCursor == nil {
-			break
-		}
-		cursor = *p.NextCursor
-		if pages > 5 {
-			t.Fatal("pagination does not end")
-		}
-	}
-	if pages != 3 {
-		t.Fatalf("5 bans in pages of 2: %d pages", pages)
-	}
-	// Newest first, each once.
 	want := slices.Clone(created)
 	slices.Reverse(want)
-	if !slices.Equal(seen, want) {
-		t.Fatalf("paged ids %v, want newest first %v", seen, want)
-	}
 	for i, it := range all.Items {
-		if it.ID != want[i] || it.Reason != fmt.Sprintf("r%d", 4-i) {
+		if it.ID != want[i] || it.Reason != fmt.Sprintf("r%d", 4-i) || it.Kind != "openid" ||
+			it.Target != fmt.Sprintf("o-listed-%d", 4-i) || it.Tenant == nil || *it.Tenant != tt.Slug {
 			t.Fatalf("default page item %d: %+v", i, it)
 		}
-	}
-	sorted := slices.Clone(seen)
-	sort.Sort(sort.Reverse(sort.StringSlice(sorted)))
-	if !slices.Equal(sorted, seen) {
-		t.Fatalf("ids not in descending order: %v", seen)
-	}
-
-	for _, q := range []string{"?limit=0", "?limit=201", "?limit=x", "?cursor=***", "?cursor=bm90LWEtdXVpZA"} {
-		wantStatus(t, "list "+q, banAPI(t, b, nil, "", "GET", path+q, nil), http.StatusBadRequest, "invalid_request")
 	}
 	op := wantStatus(t, "other tenant's list", banAPI(t, b, nil, "", "GET", "/tenants/"+other.Slug+"/bans", nil), http.StatusOK, "")
 	var opg page

@@ -440,7 +440,6 @@ func TestMgmtTenantStatusAndKeys(t *testing.T) {
 		t.Fatalf("JWKS after rotate: %v, want the new key %s", got, rotated.KID)
 	}
 	wantStatus(t, "rotate unknown tenant", c.do("POST", "/tenants/mt-nobody/keys/rotate", nil), http.StatusNotFound, "not_found")
-	wantStatus(t, "keys of unknown tenant", c.do("GET", "/tenants/mt-nobody/keys", nil), http.StatusNotFound, "not_found")
 
 	// Past retire_at: listed as retired, dropped from the JWKS, and the
 	// tokens it signed are refused.
@@ -606,11 +605,6 @@ func TestMgmtUsers(t *testing.T) {
 	if m := r.JSON(t); m["id"] != tok["u0"].User.ID || m["nickname"] != "Alice Liddell" || m["openid"] != b.wx.OpenID(tt.AppID, "u0") {
 		t.Errorf("get: %s", r.Body)
 	}
-	wantStatus(t, "get unknown", c.do("GET", base+"/"+uuid.NewString(), nil), http.StatusNotFound, "not_found")
-	wantStatus(t, "get malformed", c.do("GET", base+"/not-a-uuid", nil), http.StatusNotFound, "not_found")
-	wantStatus(t, "get other tenant's user", c.do("GET", base+"/"+otherU0.User.ID, nil), http.StatusNotFound, "not_found")
-	wantStatus(t, "get through the other tenant", c.do("GET", "/tenants/"+other.Slug+"/users/"+tok["u0"].User.ID, nil), http.StatusNotFound, "not_found")
-	wantStatus(t, "users of unknown tenant", c.do("GET", "/tenants/mu-nobody/users", nil), http.StatusNotFound, "not_found")
 
 	// Revoke sessions: every session of the user ends, on access and refresh,
 	// on every instance, also where the session was just seen live.
@@ -640,8 +634,6 @@ func TestMgmtUsers(t *testing.T) {
 	if n, ok := r.JSON(t)["revoked_sessions"].(float64); !ok || n != 0 {
 		t.Errorf("revoke again: %s, want 0", r.Body)
 	}
-	wantStatus(t, "revoke unknown", c.do("POST", base+"/"+uuid.NewString()+"/revoke-sessions", nil), http.StatusNotFound, "not_found")
-	wantStatus(t, "revoke malformed", c.do("POST", base+"/nope/revoke-sessions", nil), http.StatusNotFound, "not_found")
 	wantStatus(t, "revoke other tenant's user", c.do("POST", base+"/"+otherU0.User.ID+"/revoke-sessions", nil), http.StatusNotFound, "not_found")
 	wantStatus(t, "other tenant's user keeps the session", mgmtMe(t, b.srv, other.Slug, otherU0.AccessToken), http.StatusOK, "")
 	// A new login works again after a revocation.
@@ -702,8 +694,6 @@ func TestMgmtUsers(t *testing.T) {
 			t.Errorf("after erase: %s = %d, want 0", q, n)
 		}
 	}
-	wantStatus(t, "erase twice", c.do("DELETE", base+"/"+victim.User.ID, nil), http.StatusNotFound, "not_found")
-	wantStatus(t, "erase malformed", c.do("DELETE", base+"/x", nil), http.StatusNotFound, "not_found")
 	if got := mgmtIDs(mgmtAll(t, c, base, 50, "id"), "id"); slices.Contains(got, victim.User.ID) || len(got) != 6 {
 		t.Errorf("list after erase: %v", got)
 	}
@@ -930,8 +920,6 @@ func TestMgmtAPIKeys(t *testing.T) {
 	wantStatus(t, "revoke", c.do("DELETE", "/api-keys/"+id, nil), http.StatusNoContent, "")
 	wantStatus(t, "revoked key", c.as(plain).do("GET", "/tenants/"+tt.Slug, nil), http.StatusUnauthorized, "unauthorized")
 	wantStatus(t, "revoke again", c.do("DELETE", "/api-keys/"+id, nil), http.StatusNotFound, "not_found")
-	wantStatus(t, "revoke unknown", c.do("DELETE", "/api-keys/"+uuid.NewString(), nil), http.StatusNotFound, "not_found")
-	wantStatus(t, "revoke malformed", c.do("DELETE", "/api-keys/nope", nil), http.StatusNotFound, "not_found")
 	if it := find("list after revoke", "/api-keys", id); it != nil {
 		t.Errorf("revoked key still listed: %v", it)
 	}

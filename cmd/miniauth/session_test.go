@@ -884,7 +884,6 @@ func TestSessionKeyRotation(t *testing.T) {
 	}
 	wantStatus(t, "first token after two rotations", sessMe(t, srv1, tt.Slug, before.AccessToken), http.StatusOK, "")
 	wantStatus(t, "rotate unknown tenant", b.api("POST", "/tenants/sess-nobody/keys/rotate", nil), http.StatusNotFound, "not_found")
-	wantStatus(t, "keys of unknown tenant", b.api("GET", "/tenants/sess-nobody/keys", nil), http.StatusNotFound, "not_found")
 }
 
 // ---------------------------------------------------------------------------
@@ -967,26 +966,18 @@ func TestSessionManagementAPI(t *testing.T) {
 	b := setup(t)
 	api := b.srv.URL + "/api/v1"
 
-	// Authentication.
-	for name, h := range map[string][]string{
-		"no key":             nil,
-		"unknown mak_ key":   {"Authorization", "Bearer mak_" + strings.Repeat("A", 43)},
-		"not a key":          {"Authorization", "Bearer hunter2"},
-		"empty bearer":       {"Authorization", "Bearer "},
-		"basic scheme":       {"Authorization", "Basic " + b.apiKey},
-		"key without scheme": {"Authorization", b.apiKey},
-	} {
-		r := do(t, "GET", api+"/tenants", nil, h...)
-		wantStatus(t, name, r, http.StatusUnauthorized, "unauthorized")
-		if r.Header.Get("WWW-Authenticate") == "" {
-			t.Errorf("%s: no WWW-Authenticate", name)
-		}
+	// A bearer that is no API key at all; the other refused headers are
+	// admin/api TestAuthentication's.
+	r := do(t, "GET", api+"/tenants", nil, "Authorization", "Bearer hunter2")
+	wantStatus(t, "not a key", r, http.StatusUnauthorized, "unauthorized")
+	if r.Header.Get("WWW-Authenticate") == "" {
+		t.Error("not a key: no WWW-Authenticate")
 	}
 
 	// Create.
 	secret := "sess-very-secret-value"
 	create := map[string]any{"slug": "sess-m1", "name": "Tenant one", "wechat_appid": "wxsessm100000000", "wechat_secret": secret}
-	r := b.api("POST", "/tenants", create)
+	r = b.api("POST", "/tenants", create)
 	wantStatus(t, "create", r, http.StatusCreated, "")
 	sessNoSecret(t, "create", r, secret)
 	tn := r.JSON(t)
@@ -1000,14 +991,8 @@ func TestSessionManagementAPI(t *testing.T) {
 	if loc := r.Header.Get("Location"); loc != "" && loc != "/api/v1/tenants/sess-m1" {
 		t.Errorf("Location %q", loc)
 	}
-	wantStatus(t, "duplicate slug", b.api("POST", "/tenants", create), http.StatusConflict, "conflict")
-
-	wantFields(t, "invalid create", b.api("POST", "/tenants", map[string]any{
-		"slug": "Bad_Slug", "name": "", "wechat_appid": "nope", "wechat_secret": "short",
-		"signing_alg": "RS256", "access_ttl_seconds": 5, "refresh_ttl_seconds": 10,
-		"rate_limits": map[string]any{"login_per_ip": "fast", "bogus": "1-M"},
-	}), "slug", "name", "wechat_appid", "wechat_secret", "signing_alg", "access_ttl_seconds", "refresh_ttl_seconds",
-		"rate_limits.login_per_ip", "rate_limits.bogus")
+	// A duplicate slug and a create wrong in every field are admin/api
+	// TestErrorMapping's.
 	wantFields(t, "create without secret", b.api("POST", "/tenants", map[string]any{
 		"slug": "sess-m9", "name": "x", "wechat_appid": "wxsessm900000000"}), "wechat_secret")
 	wantFields(t, "create with unknown field", b.api("POST", "/tenants", map[string]any{
@@ -1067,9 +1052,6 @@ func TestSessionManagementAPI(t *testing.T) {
 	if items, _ := r.JSON(t)["items"].([]any); len(items) != 3 || r.JSON(t)["next_cursor"] != nil {
 		t.Fatalf("unpaginated list: %s", r.Body)
 	}
-	for _, q := range []string{"limit=0", "limit=201", "limit=x", "cursor=%25%25%25"} {
-		wantStatus(t, "list "+q, b.api("GET", "/tenants?"+q, nil), http.StatusBadRequest, "invalid_request")
-	}
 
 	// Get.
 	r = b.api("GET", "/tenants/sess-m2", nil)
@@ -1116,7 +1098,6 @@ func TestSessionManagementAPI(t *testing.T) {
 	wantStatus(t, "delete again", b.api("DELETE", "/tenants/sess-m3", nil), http.StatusNotFound, "not_found")
 	wantStatus(t, "jwks of deleted tenant", do(t, "GET", sessURL(b.srv, "sess-m3", "/.well-known/jwks.json"), nil),
 		http.StatusNotFound, "tenant_not_found")
-	wantStatus(t, "get unknown", b.api("GET", "/tenants/sess-nobody", nil), http.StatusNotFound, "not_found")
 
 	// A tenant_viewer key sees its own tenant only, and changes nothing.
 	_, viewer, err := admin.NewAPIKeys(b.db).Create(context.Background(), "v", admin.RoleTenantViewer, "sess-m1")
