@@ -131,10 +131,12 @@ type Authorizer struct {
 	log     *slog.Logger
 
 	cur       atomic.Pointer[policy]
-	decisions *cache.Cache[string, bool] // "sub\x00dom\x00obj\x00act"
+	decisions *cache.Cache[decision, bool]
 	reload    chan struct{}
 	reloadMu  sync.Mutex
 }
+
+type decision struct{ sub, dom, obj, act string }
 
 type policy struct {
 	enf      *casbin.Enforcer
@@ -145,8 +147,9 @@ const maxCachedDecisions = 200_000
 
 // NewAuthorizer loads the policy; Run keeps it current.
 func NewAuthorizer(db *pgxpool.Pool, changes Changes, log *slog.Logger) (*Authorizer, error) {
-	a := &Authorizer{adapter: &policyAdapter{db: db}, changes: changes, log: log, reload: make(chan struct{}, 1),
-		decisions: cache.New[string, bool](cache.Options[string]{MaxEntries: maxCachedDecisions})}
+	a := &Authorizer{adapter: &policyAdapter{db: db}, changes: changes, log: log, reload: make(chan struct{}, 1)}
+	a.decisions = cache.New(cache.Options[decision]{MaxEntries: maxCachedDecisions},
+		func(_ context.Context, d decision) (bool, error) { return a.cur.Load().enf.Enforce(d.sub, d.dom, d.obj, d.act) })
 	if err := a.Reload(); err != nil {
 		return nil, err
 	}
@@ -231,8 +234,5 @@ func (a *Authorizer) Changed(ctx context.Context) {
 
 // Allowed reports whether sub may do act on obj in dom.
 func (a *Authorizer) Allowed(sub, dom, obj, act string) (bool, error) {
-	key := sub + "\x00" + dom + "\x00" + obj + "\x00" + act
-	return a.decisions.Get(context.Background(), key, func(context.Context) (bool, error) {
-		return a.cur.Load().enf.Enforce(sub, dom, obj, act)
-	})
+	return a.decisions.Get(context.Background(), decision{sub, dom, obj, act})
 }

@@ -28,10 +28,10 @@ const (
 )
 
 func newBanViews(store banStore, changes Changes, now func() time.Time) *BanViews {
-	v := &BanViews{store: store, now: now, sets: cache.New[int64, *banSet](cache.Options[int64]{
+	v := &BanViews{store: store, now: now, sets: cache.New(cache.Options[int64]{
 		MaxEntries: maxCachedBanSets, MaxAge: banSetMaxAge, StaleFor: cache.Propagation,
 		Healthy: changes.Healthy, Now: now,
-	})}
+	}, store.live)}
 	changes.Subscribe(TopicBans, func(payload string) {
 		if id, err := strconv.ParseInt(payload, 10, 64); err == nil {
 			v.sets.Invalidate(id)
@@ -46,7 +46,7 @@ func newBanViews(store banStore, changes Changes, now func() time.Time) *BanView
 func (v *BanViews) View(ctx context.Context, tenantID int64) (BanView, error) {
 	view := BanView{now: v.now()}
 	for i, id := range []int64{0, tenantID} {
-		s, err := v.sets.Get(ctx, id, func(ctx context.Context) (*banSet, error) { return v.store.live(ctx, id) })
+		s, err := v.sets.Get(ctx, id)
 		if err != nil {
 			return BanView{}, err
 		}

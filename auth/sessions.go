@@ -73,11 +73,12 @@ func NewSessions(db *pgxpool.Pool, changes Changes) *Sessions {
 }
 
 func newSessions(db *pgxpool.Pool, changes Changes, now func() time.Time) *Sessions {
-	s := &Sessions{db: db, pub: changes, live: cache.New[sessionKey, bool](cache.Options[sessionKey]{
+	s := &Sessions{db: db, pub: changes}
+	s.live = cache.New(cache.Options[sessionKey]{
 		MaxEntries: maxCachedSessions, MaxAge: sessionCacheAge, StaleFor: cache.Propagation,
 		Healthy: changes.Healthy, Now: now,
 		Group: func(k sessionKey) any { return userKey{k.tenant, k.user} },
-	})}
+	}, s.load)
 	changes.Subscribe(TopicSessionRevoked, func(payload string) {
 		if k, ok := parseSessionKey(payload); ok {
 			s.live.Invalidate(k)
@@ -252,15 +253,17 @@ func (s *Sessions) RevokeUser(ctx context.Context, tenantID int64, userID uuid.U
 // on every authenticated request, so answers are cached; revocations evict
 // them on every instance through the change feed.
 func (s *Sessions) Active(ctx context.Context, tenantID int64, sid, userID uuid.UUID) (bool, error) {
-	return s.live.Get(ctx, sessionKey{tenantID, userID, sid}, func(ctx context.Context) (bool, error) {
-		var active bool
-		err := s.db.QueryRow(ctx, `SELECT revoked_at IS NULL AND expires_at > now() FROM sessions
-			WHERE id = $1 AND tenant_id = $2 AND user_id = $3`, sid, tenantID, userID).Scan(&active)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return false, nil
-		}
-		return active, err
-	})
+	return s.live.Get(ctx, sessionKey{tenantID, userID, sid})
+}
+
+func (s *Sessions) load(ctx context.Context, k sessionKey) (bool, error) {
+	var active bool
+	err := s.db.QueryRow(ctx, `SELECT revoked_at IS NULL AND expires_at > now() FROM sessions
+		WHERE id = $1 AND tenant_id = $2 AND user_id = $3`, k.sid, k.tenant, k.user).Scan(&active)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	return active, err
 }
 
 // The notices below reach this instance's cache before Publish returns, so

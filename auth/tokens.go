@@ -36,7 +36,13 @@ type Tokens struct {
 	verified *cache.Cache[verifiedKey, *verifiedToken]
 }
 
-type verifiedKey struct{ slug, raw string }
+// verifiedKey is a token as verified against one runtime of its tenant: a
+// change to the tenant (a key rotated) makes a new runtime, and its tokens
+// are verified afresh.
+type verifiedKey struct {
+	rt  *tenant.Runtime
+	raw string
+}
 
 type verifiedToken struct {
 	claims *Claims
@@ -49,8 +55,16 @@ const maxVerified = 50_000
 
 // NewTokens returns a token issuer/verifier for the public base URL.
 func NewTokens(publicURL string) *Tokens {
-	return &Tokens{publicURL: publicURL, now: time.Now,
-		verified: cache.New[verifiedKey, *verifiedToken](cache.Options[verifiedKey]{MaxEntries: maxVerified})}
+	t := &Tokens{publicURL: publicURL, now: time.Now}
+	t.verified = cache.New(cache.Options[verifiedKey]{MaxEntries: maxVerified},
+		func(_ context.Context, k verifiedKey) (*verifiedToken, error) {
+			claims, kid, err := t.verify(k.rt, k.raw)
+			if err != nil {
+				return nil, err
+			}
+			return &verifiedToken{claims: claims, kid: kid, exp: claims.ExpiresAt.Time}, nil
+		})
+	return t
 }
 
 // Issuer is the iss of a tenant's tokens.
@@ -85,16 +99,9 @@ func (t *Tokens) Issue(rt *tenant.Runtime, userID, sid string) (string, error) {
 // be one of that tenant's usable keys, the alg must be that key's alg, typ
 // must be at+jwt, and iss, aud, exp, sub and sid must be present and right.
 func (t *Tokens) Verify(rt *tenant.Runtime, raw string) (*Claims, error) {
-	key := verifiedKey{rt.Slug, raw}
-	load := func(context.Context) (*verifiedToken, error) {
-		claims, kid, err := t.verify(rt, raw)
-		if err != nil {
-			return nil, err
-		}
-		return &verifiedToken{claims: claims, kid: kid, exp: claims.ExpiresAt.Time}, nil
-	}
+	key := verifiedKey{rt, raw}
 	for attempt := 0; ; attempt++ {
-		vt, err := t.verified.Get(context.Background(), key, load)
+		vt, err := t.verified.Get(context.Background(), key)
 		if err != nil {
 			return nil, err
 		}

@@ -40,7 +40,16 @@ func newDirectory(store *Store, changes Changes, now func() time.Time) *Director
 	if changes != nil {
 		opt.Healthy = changes.Healthy
 	}
-	d := &Directory{store: store, entries: cache.New[string, *Runtime](opt)}
+	d := &Directory{store: store}
+	// Unknown slugs are stored as nil, so a flood of bogus slugs does not
+	// reach Postgres; the cache's bound keeps them from taking memory.
+	d.entries = cache.New(opt, func(ctx context.Context, slug string) (*Runtime, error) {
+		rt, err := store.loadRuntime(ctx, slug)
+		if errors.Is(err, ErrNotFound) {
+			return nil, nil
+		}
+		return rt, err
+	})
 	if changes != nil {
 		changes.Subscribe(TopicTenant, d.Invalidate)
 		changes.OnReset(d.Flush)
@@ -48,20 +57,12 @@ func newDirectory(store *Store, changes Changes, now func() time.Time) *Director
 	return d
 }
 
-// Lookup returns the runtime tenant for slug, or ErrNotFound. Unknown slugs
-// are cached too (as nil), so a flood of bogus slugs does not reach
-// Postgres; the cache's bound keeps them from taking memory.
+// Lookup returns the runtime tenant for slug, or ErrNotFound.
 func (d *Directory) Lookup(ctx context.Context, slug string) (*Runtime, error) {
 	if !ValidSlug(slug) {
 		return nil, ErrNotFound
 	}
-	rt, err := d.entries.Get(ctx, slug, func(ctx context.Context) (*Runtime, error) {
-		rt, err := d.store.loadRuntime(ctx, slug)
-		if errors.Is(err, ErrNotFound) {
-			return nil, nil
-		}
-		return rt, err
-	})
+	rt, err := d.entries.Get(ctx, slug)
 	if err != nil {
 		return nil, err
 	}

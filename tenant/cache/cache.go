@@ -62,12 +62,16 @@ const Propagation = time.Second
 // DefaultLoadTimeout bounds a load when Options.LoadTimeout is not set.
 const DefaultLoadTimeout = 10 * time.Second
 
-// Cache maps keys to loaded values. It is safe for concurrent use.
+// Cache maps keys to values its loader produces. It is safe for
+// concurrent use; a hit takes no lock and allocates nothing.
 type Cache[K comparable, V any] struct {
-	opt Options[K]
+	opt  Options[K]
+	load Loader[K, V]
 
-	mu       sync.RWMutex
-	entries  map[K]entry[V]
+	entries sync.Map // K -> *entry[V]; written only under mu
+
+	mu       sync.Mutex
+	size     int
 	groups   map[any]map[K]struct{}
 	inflight map[K]*call[V]
 }
@@ -86,18 +90,17 @@ type call[V any] struct {
 
 // Loader produces the value of one key. Errors are returned to the callers
 // waiting on that load and never stored.
-type Loader[V any] func(ctx context.Context) (V, error)
+type Loader[K comparable, V any] func(ctx context.Context, k K) (V, error)
 
-// New returns an empty cache.
-func New[K comparable, V any](opt Options[K]) *Cache[K, V] {
+// New returns an empty cache filled by load.
+func New[K comparable, V any](opt Options[K], load Loader[K, V]) *Cache[K, V] {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
 	if opt.LoadTimeout == 0 {
 		opt.LoadTimeout = DefaultLoadTimeout
 	}
-	c := &Cache[K, V]{opt: opt, inflight: map[K]*call[V]{}}
-	c.entries = map[K]entry[V]{}
+	c := &Cache[K, V]{opt: opt, load: load, inflight: map[K]*call[V]{}}
 	if opt.Group != nil {
 		c.groups = map[any]map[K]struct{}{}
 	}
@@ -105,13 +108,11 @@ func New[K comparable, V any](opt Options[K]) *Cache[K, V] {
 }
 
 // Get returns the value of k, from the cache when it may be trusted, else
-// from load.
-func (c *Cache[K, V]) Get(ctx context.Context, k K, load Loader[V]) (V, error) {
-	healthy := c.opt.Healthy == nil || c.opt.Healthy()
-	c.mu.RLock()
-	e, ok := c.entries[k]
-	c.mu.RUnlock()
-	if ok {
+// from the loader.
+func (c *Cache[K, V]) Get(ctx context.Context, k K) (V, error) {
+	if v, ok := c.entries.Load(k); ok {
+		e := v.(*entry[V])
+		healthy := c.opt.Healthy == nil || c.opt.Healthy()
 		age := c.opt.Now().Sub(e.at)
 		switch {
 		case healthy && (c.opt.MaxAge == 0 || age < c.opt.MaxAge):
@@ -119,11 +120,11 @@ func (c *Cache[K, V]) Get(ctx context.Context, k K, load Loader[V]) (V, error) {
 		case !healthy && age < c.opt.StaleFor/2:
 			return e.v, nil
 		case !healthy && age < c.opt.StaleFor:
-			c.start(ctx, k, load) // refresh behind the caller's back
+			c.start(ctx, k) // refresh behind the caller's back
 			return e.v, nil
 		}
 	}
-	cl := c.start(ctx, k, load)
+	cl := c.start(ctx, k)
 	select {
 	case <-cl.done:
 		return cl.v, cl.err
@@ -136,7 +137,7 @@ func (c *Cache[K, V]) Get(ctx context.Context, k K, load Loader[V]) (V, error) {
 // start joins the load of k in flight, or starts one. The load runs
 // detached from the caller's cancellation, since others may be waiting on
 // it, but keeps its values (the request id in logs).
-func (c *Cache[K, V]) start(ctx context.Context, k K, load Loader[V]) *call[V] {
+func (c *Cache[K, V]) start(ctx context.Context, k K) *call[V] {
 	c.mu.Lock()
 	if cl, ok := c.inflight[k]; ok {
 		c.mu.Unlock()
@@ -149,14 +150,14 @@ func (c *Cache[K, V]) start(ctx context.Context, k K, load Loader[V]) *call[V] {
 	go func() {
 		at := c.opt.Now()
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opt.LoadTimeout)
-		v, err := load(lctx)
+		v, err := c.load(lctx, k)
 		cancel()
 		c.mu.Lock()
 		if c.inflight[k] == cl {
 			delete(c.inflight, k)
 		}
 		if err == nil && !cl.stale {
-			c.putLocked(k, entry[V]{v: v, at: at})
+			c.putLocked(k, &entry[V]{v: v, at: at})
 		}
 		cl.v, cl.err = v, err
 		c.mu.Unlock()
@@ -165,14 +166,17 @@ func (c *Cache[K, V]) start(ctx context.Context, k K, load Loader[V]) *call[V] {
 	return cl
 }
 
-func (c *Cache[K, V]) putLocked(k K, e entry[V]) {
-	if _, exists := c.entries[k]; !exists && c.opt.MaxEntries > 0 && len(c.entries) >= c.opt.MaxEntries {
-		for victim := range c.entries {
-			c.deleteLocked(victim)
-			break
+func (c *Cache[K, V]) putLocked(k K, e *entry[V]) {
+	if _, exists := c.entries.Load(k); !exists {
+		if c.opt.MaxEntries > 0 && c.size >= c.opt.MaxEntries {
+			c.entries.Range(func(victim, _ any) bool {
+				c.deleteLocked(victim.(K))
+				return false
+			})
 		}
+		c.size++
 	}
-	c.entries[k] = e
+	c.entries.Store(k, e)
 	if c.groups != nil {
 		g := c.opt.Group(k)
 		if c.groups[g] == nil {
@@ -183,7 +187,9 @@ func (c *Cache[K, V]) putLocked(k K, e entry[V]) {
 }
 
 func (c *Cache[K, V]) deleteLocked(k K) {
-	delete(c.entries, k)
+	if _, had := c.entries.LoadAndDelete(k); had {
+		c.size--
+	}
 	if cl, ok := c.inflight[k]; ok {
 		cl.stale = true
 		delete(c.inflight, k)
@@ -229,7 +235,8 @@ func (c *Cache[K, V]) Flush() {
 		cl.stale = true
 	}
 	c.inflight = map[K]*call[V]{}
-	c.entries = map[K]entry[V]{}
+	c.entries.Clear()
+	c.size = 0
 	if c.groups != nil {
 		c.groups = map[any]map[K]struct{}{}
 	}
@@ -237,7 +244,7 @@ func (c *Cache[K, V]) Flush() {
 
 // Len is the number of entries stored.
 func (c *Cache[K, V]) Len() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.entries)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.size
 }

@@ -125,7 +125,7 @@ func (b *Bus) Run(ctx context.Context) {
 			}
 			if err != nil {
 				if b.healthy.Swap(false) {
-					b.log.Warn("change feed lost; caches bypassed until it returns", "err", err)
+					b.log.Warn("change feed lost; caches trust entries for at most a second until it returns", "err", err)
 				}
 				b.reset()
 				break
