@@ -149,7 +149,9 @@ const maxCachedDecisions = 200_000
 func NewAuthorizer(db *pgxpool.Pool, changes Changes, log *slog.Logger) (*Authorizer, error) {
 	a := &Authorizer{adapter: &policyAdapter{db: db}, changes: changes, log: log, reload: make(chan struct{}, 1)}
 	a.decisions = cache.New(cache.Options[decision]{MaxEntries: maxCachedDecisions},
-		func(_ context.Context, d decision) (bool, error) { return a.cur.Load().enf.Enforce(d.sub, d.dom, d.obj, d.act) })
+		func(_ context.Context, d decision) (bool, error) {
+			return a.cur.Load().enf.Enforce(d.sub, d.dom, d.obj, d.act)
+		})
 	if err := a.Reload(); err != nil {
 		return nil, err
 	}
