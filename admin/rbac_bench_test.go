@@ -10,6 +10,7 @@ import (
 	"github.com/miniauth/miniauth/admin"
 	"github.com/miniauth/miniauth/migrations/dbtest"
 	"github.com/miniauth/miniauth/tenant"
+	"github.com/miniauth/miniauth/tenant/seal"
 )
 
 // The per-request cost of the RBAC check, on the real policy (casbin_rule
@@ -86,7 +87,7 @@ func setupRBACBench(b *testing.B) *rbacBench {
 	b.Helper()
 	ctx := context.Background()
 	db := dbtest.Pool(b)
-	sealer, err := tenant.NewSealer(make([]byte, 32))
+	sealer, err := seal.New(make([]byte, 32))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/miniauth/miniauth/admin"
 	"github.com/miniauth/miniauth/migrations/dbtest"
 	"github.com/miniauth/miniauth/tenant"
+	"github.com/miniauth/miniauth/tenant/seal"
 )
 
 // testBundle is the admin stores on a fresh, migrated database of their own.
@@ -29,7 +30,7 @@ func setup(t *testing.T) *testBundle {
 
 func setupOn(t *testing.T, db *pgxpool.Pool) *testBundle {
 	t.Helper()
-	sealer, err := tenant.NewSealer(bytes.Repeat([]byte{7}, 32))
+	sealer, err := seal.New(bytes.Repeat([]byte{7}, 32))
 	if err != nil {
 		t.Fatal(err)
 	}

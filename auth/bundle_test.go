@@ -18,6 +18,7 @@ import (
 
 	"github.com/miniauth/miniauth/migrations/dbtest"
 	"github.com/miniauth/miniauth/tenant"
+	"github.com/miniauth/miniauth/tenant/seal"
 )
 
 // fakeChanges is an in-process change feed: Publish calls the subscribed
@@ -144,7 +145,7 @@ type testBundle struct {
 	db       *pgxpool.Pool
 	feed     *fakeChanges
 	clock    *fakeClock
-	sealer   *tenant.Sealer
+	sealer   *seal.Sealer
 	tenants  *tenant.Store
 	dir      *tenant.Directory
 	sessions *Sessions
@@ -158,7 +159,7 @@ func setup(t *testing.T) *testBundle {
 	db := dbtest.Pool(t)
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
-	sealer, err := tenant.NewSealer(key)
+	sealer, err := seal.New(key)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,14 +7,14 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/miniauth/miniauth/tenant"
+	"github.com/miniauth/miniauth/tenant/seal"
 )
 
 // ResealSessionKeys re-encrypts, in batches, every stored WeChat session
 // key not sealed under the current master key; it returns how many it
 // rewrote. Values that no longer open (their master key is gone) are
 // cleared: the next login stores a fresh one.
-func ResealSessionKeys(ctx context.Context, db *pgxpool.Pool, sealer *tenant.Sealer) (int, error) {
+func ResealSessionKeys(ctx context.Context, db *pgxpool.Pool, sealer *seal.Sealer) (int, error) {
 	n := 0
 	var afterTenant int64
 	var afterID uuid.UUID

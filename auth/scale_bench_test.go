@@ -22,6 +22,7 @@ import (
 	"github.com/miniauth/miniauth/migrations"
 	"github.com/miniauth/miniauth/migrations/dbtest"
 	"github.com/miniauth/miniauth/tenant"
+	"github.com/miniauth/miniauth/tenant/seal"
 )
 
 // BenchmarkUserList1M measures the management user list (Service.ListUsers)
@@ -336,7 +337,7 @@ func scaleTenants(b *testing.B, db *pgxpool.Pool, specs []scaleSpec) []int64 {
 		return ids
 	}
 
-	sealer, err := tenant.NewSealer(make([]byte, 32))
+	sealer, err := seal.New(make([]byte, 32))
 	if err != nil {
 		b.Fatal(err)
 	}

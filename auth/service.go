@@ -15,6 +15,7 @@ import (
 
 	"github.com/miniauth/miniauth/auth/wechat"
 	"github.com/miniauth/miniauth/tenant"
+	"github.com/miniauth/miniauth/tenant/seal"
 )
 
 // WeChat is the part of the WeChat API auth uses.
@@ -30,7 +31,7 @@ type WeChat interface {
 type Service struct {
 	db       *pgxpool.Pool
 	wx       WeChat
-	sealer   *tenant.Sealer
+	sealer   *seal.Sealer
 	tokens   *Tokens
 	sessions *Sessions
 	views    *BanViews
@@ -54,7 +55,7 @@ type AutoBan struct {
 type Deps struct {
 	DB       *pgxpool.Pool
 	WeChat   WeChat
-	Sealer   *tenant.Sealer
+	Sealer   *seal.Sealer
 	Tokens   *Tokens
 	Sessions *Sessions
 	BanViews *BanViews

@@ -1,5 +1,5 @@
 -- Tenants: one WeChat mini-program each. The AppSecret is sealed with the
--- master key (see tenant.Sealer); the slug is the public identifier.
+-- master key (see tenant/seal); the slug is the public identifier.
 CREATE TABLE tenants (
     id                   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     slug                 text        NOT NULL UNIQUE,

@@ -7,6 +7,7 @@ import (
 
 	"github.com/miniauth/miniauth/migrations/dbtest"
 	"github.com/miniauth/miniauth/tenant"
+	"github.com/miniauth/miniauth/tenant/seal"
 )
 
 // BenchmarkDirectoryLookup is the per-request cost of resolving a tenant
@@ -15,7 +16,7 @@ import (
 //	go test -run '^$' -bench DirectoryLookup -benchmem -count 5 ./tenant/
 func BenchmarkDirectoryLookup(b *testing.B) {
 	db := dbtest.Pool(b)
-	sealer, err := tenant.NewSealer(bytes.Repeat([]byte{7}, 32))
+	sealer, err := seal.New(bytes.Repeat([]byte{7}, 32))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -316,7 +316,7 @@ func TestDirectoryWithRedisBus(t *testing.T) {
 	writerBus := changes.New(rdb, prefix, log)
 	readerBus := changes.New(rdb, prefix, log)
 	db := dbtest.Pool(t)
-	sealer := newSealer(t, randomKey(t))
+	sealer := newSealer(t)
 	writer := tenant.NewStore(db, sealer, writerBus)
 	reader := tenant.NewDirectory(tenant.NewStore(db, sealer, readerBus), readerBus)
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/miniauth/miniauth/tenant/seal"
 	"slices"
 	"time"
 
@@ -26,12 +27,12 @@ type Publisher interface {
 // Store is the SQL store of tenants and their signing keys.
 type Store struct {
 	db     *pgxpool.Pool
-	sealer *Sealer
+	sealer *seal.Sealer
 	pub    Publisher
 }
 
 // NewStore returns a store; pub may be nil when nothing caches tenants.
-func NewStore(db *pgxpool.Pool, sealer *Sealer, pub Publisher) *Store {
+func NewStore(db *pgxpool.Pool, sealer *seal.Sealer, pub Publisher) *Store {
 	return &Store{db: db, sealer: sealer, pub: pub}
 }
 

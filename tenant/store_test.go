@@ -3,6 +3,7 @@ package tenant_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"maps"
@@ -16,19 +17,20 @@ import (
 
 	"github.com/miniauth/miniauth/migrations/dbtest"
 	"github.com/miniauth/miniauth/tenant"
+	"github.com/miniauth/miniauth/tenant/seal"
 )
 
 // storeBundle is one test's tenant store on a fresh database.
 type storeBundle struct {
 	db     *pgxpool.Pool
-	sealer *tenant.Sealer
+	sealer *seal.Sealer
 	store  *tenant.Store
 }
 
 func setupStore(t *testing.T, pub tenant.Publisher) *storeBundle {
 	t.Helper()
 	db := dbtest.Pool(t)
-	sealer := newSealer(t, randomKey(t))
+	sealer := newSealer(t)
 	return &storeBundle{db: db, sealer: sealer, store: tenant.NewStore(db, sealer, pub)}
 }
 
@@ -709,4 +711,18 @@ func TestStorePublishesEveryChange(t *testing.T) {
 		t.Fatalf("failed Update published %q", got)
 	default:
 	}
+}
+
+// newSealer seals under a fresh random master key.
+func newSealer(t testing.TB) *seal.Sealer {
+	t.Helper()
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		t.Fatal(err)
+	}
+	s, err := seal.New(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/miniauth/miniauth/migrations/dbtest"
 	"github.com/miniauth/miniauth/tenant"
 	"github.com/miniauth/miniauth/tenant/changes"
+	"github.com/miniauth/miniauth/tenant/seal"
 	"github.com/miniauth/miniauth/web"
 )
 
@@ -64,7 +65,7 @@ func setup(t *testing.T, change ...func(*api.Deps)) *testBundle {
 	if _, err := rand.Read(master); err != nil {
 		t.Fatal(err)
 	}
-	sealer, err := tenant.NewSealer(master)
+	sealer, err := seal.New(master)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/miniauth/miniauth/migrations/dbtest"
 	"github.com/miniauth/miniauth/tenant"
 	"github.com/miniauth/miniauth/tenant/changes"
+	"github.com/miniauth/miniauth/tenant/seal"
 	"github.com/miniauth/miniauth/web"
 )
 
@@ -108,7 +109,7 @@ func setup(t *testing.T) *testBundle {
 		}
 	}
 
-	sealer, err := tenant.NewSealer(bytes.Repeat([]byte{7}, 32))
+	sealer, err := seal.New(bytes.Repeat([]byte{7}, 32))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/miniauth/miniauth/auth/wechat"
 	"github.com/miniauth/miniauth/tenant"
 	"github.com/miniauth/miniauth/tenant/changes"
+	"github.com/miniauth/miniauth/tenant/seal"
 	"github.com/miniauth/miniauth/web"
 	"github.com/miniauth/miniauth/web/metrics"
 )
@@ -78,7 +79,7 @@ func openDB(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
 
 // newApp connects and wires everything; it does not listen.
 func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
-	sealer, err := tenant.NewSealer(cfg.MasterKey, cfg.PreviousKeys...)
+	sealer, err := seal.New(cfg.MasterKey, cfg.PreviousKeys...)
 	if err != nil {
 		return nil, err
 	}

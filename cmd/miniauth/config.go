@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/miniauth/miniauth/tenant"
+	"github.com/miniauth/miniauth/tenant/seal"
 )
 
 // Config is the server's validated configuration, read once at start.
@@ -67,7 +68,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		return c, errors.New("MINIAUTH_ENV must be production or development")
 	}
 	if k := getenv("MINIAUTH_MASTER_KEY"); k != "" {
-		key, err := tenant.ParseMasterKey(k)
+		key, err := seal.ParseMasterKey(k)
 		if err != nil {
 			return c, fmt.Errorf("MINIAUTH_MASTER_KEY %v", err)
 		}
@@ -78,7 +79,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		return c, errors.New("MINIAUTH_MASTER_KEY is required: standard base64 of 32 random bytes (head -c32 /dev/urandom | base64)")
 	}
 	for i, k := range splitList(getenv("MINIAUTH_PREVIOUS_MASTER_KEYS")) {
-		key, err := tenant.ParseMasterKey(k)
+		key, err := seal.ParseMasterKey(k)
 		if err != nil {
 			return c, fmt.Errorf("MINIAUTH_PREVIOUS_MASTER_KEYS entry %d %v", i+1, err)
 		}

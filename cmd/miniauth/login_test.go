@@ -21,7 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/miniauth/miniauth/auth/wechat/fake"
-	"github.com/miniauth/miniauth/tenant"
+	"github.com/miniauth/miniauth/tenant/seal"
 )
 
 // ---------------------------------------------------------------- helpers
@@ -438,7 +438,7 @@ func loginCheckSealed(t testing.TB, b *testBundle, row loginUserRow, openID, ses
 	if bytes.Contains(row.Sealed, raw) {
 		t.Error("session_key's raw bytes stored in plaintext")
 	}
-	s, err := tenant.NewSealer(b.cfg.MasterKey)
+	s, err := seal.New(b.cfg.MasterKey)
 	if err != nil {
 		t.Fatal(err)
 	}

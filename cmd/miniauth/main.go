@@ -31,6 +31,7 @@ import (
 	"github.com/miniauth/miniauth/migrations"
 	"github.com/miniauth/miniauth/tenant"
 	"github.com/miniauth/miniauth/tenant/changes"
+	"github.com/miniauth/miniauth/tenant/seal"
 	"github.com/miniauth/miniauth/web"
 )
 
@@ -260,7 +261,7 @@ func cmdReseal(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer db.Close()
-	sealer, err := tenant.NewSealer(cfg.MasterKey, cfg.PreviousKeys...)
+	sealer, err := seal.New(cfg.MasterKey, cfg.PreviousKeys...)
 	if err != nil {
 		return err
 	}

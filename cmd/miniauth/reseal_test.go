@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/miniauth/miniauth/tenant"
+	"github.com/miniauth/miniauth/tenant/seal"
 )
 
 // TestResealRetiresAnOldMasterKey rotates the master key: with the old key
@@ -33,7 +33,7 @@ func TestResealRetiresAnOldMasterKey(t *testing.T) {
 	}
 
 	// Every sealed value now names the new key.
-	sealer, err := tenant.NewSealer(newKey)
+	sealer, err := seal.New(newKey)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package tenant_test
+package seal_test
 
 import (
 	"bytes"
@@ -7,7 +7,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/miniauth/miniauth/tenant"
+	"github.com/miniauth/miniauth/tenant/seal"
 )
 
 func randomKey(t testing.TB) []byte {
@@ -19,9 +19,9 @@ func randomKey(t testing.TB) []byte {
 	return k
 }
 
-func newSealer(t testing.TB, current []byte, previous ...[]byte) *tenant.Sealer {
+func newSealer(t testing.TB, current []byte, previous ...[]byte) *seal.Sealer {
 	t.Helper()
-	s, err := tenant.NewSealer(current, previous...)
+	s, err := seal.New(current, previous...)
 	if err != nil {
 		t.Fatalf("NewSealer: %v", err)
 	}
@@ -70,7 +70,7 @@ func TestSealWrongContextFails(t *testing.T) {
 	for _, ctx := range []string{"tenant:2:wechat_secret", "tenant:1:wechat_secret ", "", "signing_key:1:abc"} {
 		t.Run(ctx, func(t *testing.T) {
 			t.Parallel()
-			if got, err := s.Open(sealed, ctx); !errors.Is(err, tenant.ErrUnseal) {
+			if got, err := s.Open(sealed, ctx); !errors.Is(err, seal.ErrUnseal) {
 				t.Fatalf("Open with context %q = %q, %v; want ErrUnseal", ctx, got, err)
 			}
 		})
@@ -88,16 +88,16 @@ func TestSealTamperedByteFails(t *testing.T) {
 	for i := range sealed {
 		tampered := bytes.Clone(sealed)
 		tampered[i] ^= 0x01
-		if got, err := s.Open(tampered, "ctx"); !errors.Is(err, tenant.ErrUnseal) {
+		if got, err := s.Open(tampered, "ctx"); !errors.Is(err, seal.ErrUnseal) {
 			t.Errorf("byte %d flipped: Open = %q, %v; want ErrUnseal", i, got, err)
 		}
 	}
 	for _, n := range []int{0, 1, 5, 17, 32, len(sealed) - 1} {
-		if _, err := s.Open(sealed[:n], "ctx"); !errors.Is(err, tenant.ErrUnseal) {
+		if _, err := s.Open(sealed[:n], "ctx"); !errors.Is(err, seal.ErrUnseal) {
 			t.Errorf("truncated to %d bytes: err = %v, want ErrUnseal", n, err)
 		}
 	}
-	if _, err := s.Open(append(bytes.Clone(sealed), 0), "ctx"); !errors.Is(err, tenant.ErrUnseal) {
+	if _, err := s.Open(append(bytes.Clone(sealed), 0), "ctx"); !errors.Is(err, seal.ErrUnseal) {
 		t.Errorf("extra trailing byte: err = %v, want ErrUnseal", err)
 	}
 }
@@ -125,7 +125,7 @@ func TestSealPreviousKey(t *testing.T) {
 	t.Run("fails without it", func(t *testing.T) {
 		t.Parallel()
 		only := newSealer(t, newKey)
-		if got, err := only.Open(sealedOld, "ctx"); !errors.Is(err, tenant.ErrUnseal) {
+		if got, err := only.Open(sealedOld, "ctx"); !errors.Is(err, seal.ErrUnseal) {
 			t.Fatalf("Open = %q, %v; want ErrUnseal", got, err)
 		}
 	})
@@ -139,7 +139,7 @@ func TestSealPreviousKey(t *testing.T) {
 		if !rotated.IsCurrent(sealedNew) {
 			t.Fatal("IsCurrent is false for a fresh seal")
 		}
-		if _, err := old.Open(sealedNew, "ctx"); !errors.Is(err, tenant.ErrUnseal) {
+		if _, err := old.Open(sealedNew, "ctx"); !errors.Is(err, seal.ErrUnseal) {
 			t.Fatalf("old-key-only sealer opened a value sealed under the new key: %v", err)
 		}
 	})
@@ -204,7 +204,7 @@ func TestNewSealerRejectsBadKeys(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if s, err := tenant.NewSealer(tc.current, tc.previous...); err == nil {
+			if s, err := seal.New(tc.current, tc.previous...); err == nil {
 				t.Fatalf("NewSealer = %v, nil; want an error", s)
 			}
 		})
@@ -234,7 +234,7 @@ func TestParseMasterKey(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := tenant.ParseMasterKey(tc.in)
+			got, err := seal.ParseMasterKey(tc.in)
 			if !tc.valid {
 				if err == nil {
 					t.Fatalf("ParseMasterKey(%q) = %x, nil; want an error", tc.in, got)
@@ -247,7 +247,7 @@ func TestParseMasterKey(t *testing.T) {
 			if !bytes.Equal(got, tc.want) {
 				t.Fatalf("ParseMasterKey = %x, want %x", got, tc.want)
 			}
-			if _, err := tenant.NewSealer(got); err != nil {
+			if _, err := seal.New(got); err != nil {
 				t.Fatalf("parsed key does not make a sealer: %v", err)
 			}
 		})
@@ -257,13 +257,13 @@ func TestParseMasterKey(t *testing.T) {
 func TestKeyIDIsStableAndDistinct(t *testing.T) {
 	t.Parallel()
 	a, b := randomKey(t), randomKey(t)
-	if tenant.KeyID(a) != tenant.KeyID(bytes.Clone(a)) {
+	if seal.KeyID(a) != seal.KeyID(bytes.Clone(a)) {
 		t.Fatal("KeyID differs for the same key")
 	}
-	if tenant.KeyID(a) == tenant.KeyID(b) {
+	if seal.KeyID(a) == seal.KeyID(b) {
 		t.Fatal("KeyID equal for different keys")
 	}
-	id := tenant.KeyID(a)
+	id := seal.KeyID(a)
 	if bytes.Equal(id[:], a[:4]) {
 		t.Fatal("KeyID reveals the key's first bytes")
 	}

@@ -1,4 +1,6 @@
-package tenant
+// Package seal encrypts secrets at rest under the master key: tenants'
+// AppSecrets and signing keys, and users' WeChat session keys.
+package seal
 
 import (
 	"crypto/aes"
@@ -16,7 +18,7 @@ const sealVersion = 1
 
 // ErrUnseal means a sealed value could not be opened: wrong or missing key,
 // tampering, or a value moved from another row (the context differs).
-var ErrUnseal = errors.New("tenant: sealed value cannot be opened")
+var ErrUnseal = errors.New("seal: sealed value cannot be opened")
 
 // Sealer encrypts secrets at rest with AES-256-GCM under the master key.
 // Each sealed value records the id of the key that sealed it, so the master
@@ -33,8 +35,8 @@ type Sealer struct {
 	aeads   map[[4]byte]cipher.AEAD
 }
 
-// NewSealer takes the current master key and any previous ones, each raw 32 bytes.
-func NewSealer(current []byte, previous ...[]byte) (*Sealer, error) {
+// New takes the current master key and any previous ones, each raw 32 bytes.
+func New(current []byte, previous ...[]byte) (*Sealer, error) {
 	s := &Sealer{aeads: map[[4]byte]cipher.AEAD{}}
 	for i, key := range append([][]byte{current}, previous...) {
 		if len(key) != 32 {

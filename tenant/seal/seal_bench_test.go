@@ -1,4 +1,4 @@
-package tenant_test
+package seal_test
 
 import (
 	"testing"
