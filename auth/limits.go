@@ -93,6 +93,9 @@ type LimitsConfig struct {
 // NewLimits returns the limiter; the Redis store is made on first use, so
 // a server can start while Redis is down.
 func NewLimits(c LimitsConfig) *Limits {
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
 	return &Limits{
 		rdb: c.Redis, prefix: c.Prefix + "rl:", defaults: c.Defaults, healthy: c.Healthy, log: c.Log,
 		failOpen:  orNop(c.FailOpen),
