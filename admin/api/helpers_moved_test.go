@@ -236,3 +236,10 @@ func (b *testBundle) mgLive(t *testing.T, userID uuid.UUID) int {
 	t.Helper()
 	return b.count(t, `SELECT count(*) FROM sessions WHERE user_id = $1 AND revoked_at IS NULL`, userID)
 }
+
+// mgWant is reply.want that returns the reply.
+func mgWant(t *testing.T, what string, r reply, status int, code string) reply {
+	t.Helper()
+	r.want(t, what, status, code)
+	return r
+}
