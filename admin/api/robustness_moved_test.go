@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/miniauth/miniauth/tenant"
+	"github.com/miniauth/miniauth/tenant/seal"
 )
 
 // TestTextThatPostgresRefuses: NUL characters and invalid UTF-8 are bad
@@ -73,7 +74,7 @@ func TestTenantWithUnreadableSecretIsManageable(t *testing.T) {
 			if _, err := rand.Read(other); err != nil {
 				t.Fatal(err)
 			}
-			sealer, err := tenant.NewSealer(other)
+			sealer, err := seal.New(other)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -73,21 +73,3 @@ func TestUserAgentTextThatPostgresRefuses(t *testing.T) {
 		}
 	}
 }
-
-// TestOneAddressCannotSpendTheTenantQuota: requests refused by the per-IP
-// limit do not count against the tenant-wide one.
-func TestOneAddressCannotSpendTheTenantQuota(t *testing.T) {
-	t.Parallel()
-	b := setup(t, func(c *Config) { c.TrustedProxies = []string{"127.0.0.1/32"} })
-	tt := b.createTenant("quota", map[string]any{"rate_limits": map[string]string{"login_per_tenant": "5-M", "login_per_ip": "2-M"}})
-	login := func(ip string) response {
-		return do(t, "POST", b.srv.URL+"/v1/t/quota/login", map[string]string{"code": b.wx.MintCode(tt.AppID, ip)},
-			"X-Forwarded-For", ip)
-	}
-	for i := 0; i < 6; i++ {
-		login("203.0.113.1")
-	}
-	if r := login("203.0.113.2"); r.Status != http.StatusOK {
-		t.Fatalf("after one address hit its own limit, another address got %d %s", r.Status, r.Body)
-	}
-}
