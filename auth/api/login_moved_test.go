@@ -23,14 +23,14 @@ import (
 	"github.com/miniauth/miniauth/tenant"
 )
 
-// masterKey is the key setup seals with.
-var masterKey = bytes.Repeat([]byte{7}, 32)
+// setupMasterKey is the key setup seals with.
+var setupMasterKey = bytes.Repeat([]byte{7}, 32)
 
-// defaultClientIP is the address httptest requests come from.
-const defaultClientIP = "192.0.2.1"
+// httptestClientIP is the address httptest requests come from.
+const httptestClientIP = "192.0.2.1"
 
-// doWith is b.do with extra request headers (alternating name, value).
-func (b *testBundle) doWith(t *testing.T, r request, headers ...string) response {
+// doHeaders is b.do with extra request headers (alternating name, value).
+func (b *testBundle) doHeaders(t *testing.T, r request, headers ...string) response {
 	t.Helper()
 	var body io.Reader
 	switch v := r.body.(type) {
@@ -93,8 +93,8 @@ func (b *testBundle) loginPost(t *testing.T, slug, code string) response {
 	return b.do(t, request{method: http.MethodPost, path: path(slug, "/login"), body: map[string]string{"code": code}})
 }
 
-// count counts the rows of a table.
-func (b *testBundle) count(t *testing.T, table string) int {
+// rowCount counts the rows of a table.
+func (b *testBundle) rowCount(t *testing.T, table string) int {
 	t.Helper()
 	var n int
 	if err := b.db.QueryRow(context.Background(), `SELECT count(*) FROM `+table).Scan(&n); err != nil {
@@ -324,7 +324,7 @@ func checkSealed(t *testing.T, row userRow, openID, sessionKey string) {
 	if bytes.Contains(row.Sealed, raw) {
 		t.Error("session_key's raw bytes stored in plaintext")
 	}
-	s, err := tenant.NewSealer(masterKey)
+	s, err := tenant.NewSealer(setupMasterKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,8 +379,8 @@ func TestLoginHappyPath(t *testing.T) {
 		if row.LastLoginAt == nil || time.Since(*row.LastLoginAt).Abs() > 5*time.Minute {
 			t.Errorf("users.last_login_at = %v, want about now", row.LastLoginAt)
 		}
-		if orNull(row.LastLoginIP) != defaultClientIP {
-			t.Errorf("users.last_login_ip = %s, want %s", orNull(row.LastLoginIP), defaultClientIP)
+		if orNull(row.LastLoginIP) != httptestClientIP {
+			t.Errorf("users.last_login_ip = %s, want %s", orNull(row.LastLoginIP), httptestClientIP)
 		}
 		checkSealed(t, row, openID, sk1)
 
@@ -398,7 +398,7 @@ func TestLoginHappyPath(t *testing.T) {
 		if second.RefreshToken == first.RefreshToken || second.AccessToken == first.AccessToken {
 			t.Error("second login reused the first login's tokens")
 		}
-		if n := b.count(t, "users"); n != 1 {
+		if n := b.rowCount(t, "users"); n != 1 {
 			t.Errorf("users rows = %d, want 1", n)
 		}
 		row2 := b.readUser(t, openID)
@@ -428,12 +428,12 @@ func TestLoginHappyPath(t *testing.T) {
 		t.Parallel()
 		b := setup(t) // trusts no proxy, as without MINIAUTH_TRUSTED_PROXIES
 		tt := b.tenant(t, "xff")
-		r := b.doWith(t, request{method: http.MethodPost, path: path(tt.Slug, "/login"),
+		r := b.doHeaders(t, request{method: http.MethodPost, path: path(tt.Slug, "/login"),
 			body: map[string]string{"code": b.wx.MintCode(tt.WeChatAppID, "erin")}},
 			"X-Forwarded-For", "203.0.113.9", "X-Real-IP", "203.0.113.10")
 		tok := checkTokenResponse(t, tt.Slug, r)
-		if ip := orNull(b.readUser(t, tok.User.OpenID).LastLoginIP); ip != defaultClientIP {
-			t.Errorf("users.last_login_ip = %s, want the socket address %s", ip, defaultClientIP)
+		if ip := orNull(b.readUser(t, tok.User.OpenID).LastLoginIP); ip != httptestClientIP {
+			t.Errorf("users.last_login_ip = %s, want the socket address %s", ip, httptestClientIP)
 		}
 	})
 
@@ -499,7 +499,7 @@ func TestLoginHappyPath(t *testing.T) {
 		if row := b.readUser(t, openID); orNull(row.UnionID) != want {
 			t.Errorf("users.unionid = %s after a login without unionid, want %s kept", orNull(row.UnionID), want)
 		}
-		if n := b.count(t, "users"); n != 1 {
+		if n := b.rowCount(t, "users"); n != 1 {
 			t.Errorf("users rows = %d, want 1", n)
 		}
 	})
@@ -514,14 +514,14 @@ func TestLoginInvalidCode(t *testing.T) {
 		tt := b.tenant(t, "reuse")
 		code := b.wx.MintCode(tt.WeChatAppID, "alice")
 		checkTokenResponse(t, tt.Slug, b.loginPost(t, tt.Slug, code))
-		if n := b.count(t, "users"); n != 1 {
+		if n := b.rowCount(t, "users"); n != 1 {
 			t.Fatalf("users rows = %d after one login, want 1", n)
 		}
 		r := b.loginPost(t, tt.Slug, code)
 		r.wantFullProblem(t, http.StatusUnauthorized, "invalid_code")
 		sk, _ := b.wx.SessionKey(tt.WeChatAppID, "alice")
 		r.assertClean(t, tt.secret, sk)
-		if n := b.count(t, "users"); n != 1 {
+		if n := b.rowCount(t, "users"); n != 1 {
 			t.Errorf("users rows = %d after a reused code, want 1", n)
 		}
 		if got := b.wx.Calls(fake.EndpointJSCode2Session); got != 2 {
@@ -536,7 +536,7 @@ func TestLoginInvalidCode(t *testing.T) {
 		r := b.loginPost(t, tt.Slug, "0123456789abcdef0123456789abcdef")
 		r.wantFullProblem(t, http.StatusUnauthorized, "invalid_code")
 		r.assertClean(t, tt.secret)
-		if n := b.count(t, "users"); n != 0 {
+		if n := b.rowCount(t, "users"); n != 0 {
 			t.Errorf("users rows = %d, want 0", n)
 		}
 	})
@@ -547,7 +547,7 @@ func TestLoginInvalidCode(t *testing.T) {
 		ta := b.tenant(t, "tenant-a")
 		tb := b.tenant(t, "tenant-b")
 		b.loginPost(t, ta.Slug, b.wx.MintCode(tb.WeChatAppID, "alice")).wantFullProblem(t, http.StatusUnauthorized, "invalid_code")
-		if n := b.count(t, "users"); n != 0 {
+		if n := b.rowCount(t, "users"); n != 0 {
 			t.Errorf("users rows = %d, want 0", n)
 		}
 	})
@@ -648,10 +648,10 @@ func TestLoginWeChatFaults(t *testing.T) {
 			if got := b.wx.Calls(fake.EndpointJSCode2Session) - before; got != 1 {
 				t.Errorf("jscode2session called %d times for one login, want exactly 1 (never retried)", got)
 			}
-			if n := b.count(t, "users"); n != 0 {
+			if n := b.rowCount(t, "users"); n != 0 {
 				t.Errorf("users rows = %d after a failed login, want 0", n)
 			}
-			if n := b.count(t, "sessions"); n != 0 {
+			if n := b.rowCount(t, "sessions"); n != 0 {
 				t.Errorf("sessions rows = %d after a failed login, want 0", n)
 			}
 		})
@@ -714,7 +714,7 @@ func TestLoginMalformedBodies(t *testing.T) {
 			}
 		})
 	}
-	if n := b.count(t, "users"); n != 0 {
+	if n := b.rowCount(t, "users"); n != 0 {
 		t.Errorf("users rows = %d, want 0", n)
 	}
 	// The limit is inclusive: one byte over is refused, exactly 16 KiB (a
@@ -749,7 +749,7 @@ func TestLoginTenantGate(t *testing.T) {
 		if got := b.wx.Calls(fake.EndpointJSCode2Session); got != 0 {
 			t.Errorf("jscode2session called %d times for unknown tenants, want 0", got)
 		}
-		if n := b.count(t, "users"); n != 0 {
+		if n := b.rowCount(t, "users"); n != 0 {
 			t.Errorf("users rows = %d, want 0", n)
 		}
 	})
@@ -786,7 +786,7 @@ func TestLoginTenantGate(t *testing.T) {
 		refresh().wantFullProblem(t, http.StatusForbidden, "tenant_disabled")
 		// A new user cannot get in either, and nothing was written.
 		b.loginPost(t, tt.Slug, b.wx.MintCode(tt.WeChatAppID, "bob")).wantFullProblem(t, http.StatusForbidden, "tenant_disabled")
-		if n := b.count(t, "users"); n != 1 {
+		if n := b.rowCount(t, "users"); n != 1 {
 			t.Errorf("users rows = %d, want 1", n)
 		}
 
@@ -845,10 +845,10 @@ func TestLoginConcurrentFirstLogin(t *testing.T) {
 	if len(ids) != 1 {
 		t.Errorf("logins answered %d distinct user ids, want 1: %v", len(ids), ids)
 	}
-	if rows := b.count(t, "users"); rows != 1 {
+	if rows := b.rowCount(t, "users"); rows != 1 {
 		t.Errorf("users rows = %d, want 1", rows)
 	}
-	if sessions := b.count(t, "sessions"); sessions != n {
+	if sessions := b.rowCount(t, "sessions"); sessions != n {
 		t.Errorf("sessions rows = %d, want %d (one per login)", sessions, n)
 	}
 	if got := b.wx.Calls(fake.EndpointJSCode2Session); got != n {
