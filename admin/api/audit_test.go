@@ -1,6 +1,6 @@
 package api_test
 
-// The audit log through GET /audit, moved from the end-to-end suite: an
+// The audit log through GET /audit: an
 // entry for every kind of change with its actor, request id and masked
 // diff, the filters and paging, append-only storage, and no secret in any
 // answer or row.

@@ -1,6 +1,6 @@
 package api_test
 
-// The user list of a tenant, moved from the end-to-end suite: order,
+// The user list of a tenant: order,
 // paging (also while users are added), search, the status filter and what
 // an item shows.
 

@@ -1,6 +1,6 @@
 package api_test
 
-// Helpers of the tests moved here from the end-to-end suite: a client that
+// Helpers of the endpoint tests: a client that
 // records every answer so a test can assert no secret leaked into one,
 // paging through a list, and API keys made through the API.
 

@@ -1,6 +1,6 @@
 package api_test
 
-// Management API endpoints one by one, moved from the end-to-end suite:
+// Management API endpoints one by one:
 // API keys and admin accounts, their success and failure paths, and no
 // secret in any answer.
 
