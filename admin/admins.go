@@ -37,11 +37,23 @@ type Account struct {
 
 // Accounts is the SQL store of admin accounts and their role bindings.
 type Accounts struct {
-	db *pgxpool.Pool
+	db    *pgxpool.Pool
+	cost  PasswordCost
+	dummy func() string // a hash checked against when an email is unknown
 }
 
-// NewAccounts returns the store.
-func NewAccounts(db *pgxpool.Pool) *Accounts { return &Accounts{db: db} }
+// NewAccounts returns the store; new passwords are hashed at the default
+// cost.
+func NewAccounts(db *pgxpool.Pool) *Accounts { return NewAccountsAt(db, DefaultPasswordCost) }
+
+// NewAccountsAt returns the store hashing new passwords at cost (tests use
+// a cheap one).
+func NewAccountsAt(db *pgxpool.Pool, cost PasswordCost) *Accounts {
+	return &Accounts{db: db, cost: cost, dummy: sync.OnceValue(func() string {
+		h, _ := cost.Hash("miniauth-no-such-admin")
+		return h
+	})}
+}
 
 func validateEmail(email string) (string, error) {
 	email = strings.TrimSpace(email)
@@ -95,7 +107,7 @@ func (s *Accounts) Create(ctx context.Context, email, password string, roles []B
 	if err := validateBindings(roles); err != nil {
 		return Account{}, err
 	}
-	hash, err := HashPassword(password)
+	hash, err := s.cost.Hash(password)
 	if err != nil {
 		return Account{}, err
 	}
@@ -212,7 +224,7 @@ func (s *Accounts) Update(ctx context.Context, id uuid.UUID, p AccountPatch) (Ac
 			return tenant.ErrNotFound
 		}
 		if p.Password != nil {
-			hash, err := HashPassword(*p.Password)
+			hash, err := s.cost.Hash(*p.Password)
 			if err != nil {
 				return err
 			}
@@ -254,7 +266,7 @@ func (s *Accounts) VerifyPassword(ctx context.Context, email, password string) (
 		strings.TrimSpace(email)).Scan(&id, &hash, &disabled)
 	known := err == nil
 	if errors.Is(err, pgx.ErrNoRows) {
-		hash = dummyHash()
+		hash = s.dummy()
 	} else if err != nil {
 		return Account{}, err
 	}
@@ -267,12 +279,6 @@ func (s *Accounts) VerifyPassword(ctx context.Context, email, password string) (
 	}
 	return s.Get(ctx, id)
 }
-
-// dummyHash is checked against when an email is unknown.
-var dummyHash = sync.OnceValue(func() string {
-	h, _ := HashPassword("miniauth-no-such-admin")
-	return h
-})
 
 func translate(err error) error {
 	var pg *pgconn.PgError

@@ -38,7 +38,7 @@ func setupOn(t *testing.T, db *pgxpool.Pool) *testBundle {
 		db:       db,
 		tenants:  tenant.NewStore(db, sealer, nil),
 		keys:     admin.NewAPIKeys(db),
-		accounts: admin.NewAccounts(db),
+		accounts: admin.NewAccountsAt(db, cheapPasswords),
 		audit:    admin.NewAudit(db),
 	}
 }
@@ -79,3 +79,8 @@ func invalidFields(t *testing.T, err error) []string {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// cheapPasswords hashes test passwords in microseconds instead of the
+// default's tenth of a second (far more under -race): the tests are about
+// accounts, not argon2's cost, which admin_test.go checks.
+var cheapPasswords = admin.PasswordCost{Time: 1, MemoryKiB: 64, Threads: 1}

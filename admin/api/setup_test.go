@@ -101,7 +101,7 @@ func setup(t *testing.T, change ...func(*api.Deps)) *testBundle {
 	apiKeys := admin.NewAPIKeys(db)
 	deps := api.Deps{
 		Tenants: store, Users: auth.NewUsers(db, sessions), Bans: auth.NewBans(db, bus, sessions, log),
-		APIKeys: apiKeys, Accounts: admin.NewAccounts(db), Audit: admin.NewAudit(db), Authz: authz, Limits: limits,
+		APIKeys: apiKeys, Accounts: admin.NewAccountsAt(db, cheapPasswords), Audit: admin.NewAudit(db), Authz: authz, Limits: limits,
 		RateDefaults: tenant.DefaultRateLimits(), KeyRate: "10000-M", Log: log,
 	}
 	for _, c := range change {
@@ -286,3 +286,8 @@ func randomHex(t *testing.T, n int) string {
 	}
 	return hex.EncodeToString(b)
 }
+
+// cheapPasswords hashes test passwords in microseconds instead of the
+// default's tenth of a second (far more under -race): the tests are about
+// accounts, not argon2's cost, which admin_test.go checks.
+var cheapPasswords = admin.PasswordCost{Time: 1, MemoryKiB: 64, Threads: 1}
