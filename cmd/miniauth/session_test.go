@@ -1,13 +1,12 @@
 package main
 
 // End-to-end session tests that need the real server: revocations, tenant
-// status and key rotation reaching a second instance, and the management
-// API driving them. Single-instance session behaviour (JWKS verification,
+// status and key rotation reaching a second instance, and a deleted
+// tenant's JWKS. Single-instance session behaviour (JWKS verification,
 // forged tokens, refresh rotation and reuse, logout, PATCH /me) is tested
 // in auth/api.
 
 import (
-	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -16,7 +15,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -25,7 +23,6 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/miniauth/miniauth/admin"
 	"github.com/miniauth/miniauth/auth"
 	"github.com/miniauth/miniauth/tenant"
 )
@@ -373,218 +370,15 @@ func TestSessionKeyRotation(t *testing.T) {
 }
 
 // ---------------------------------------------------------------------------
-// 3. Management API basics.
+// 3. A deleted tenant's keys are gone from the mini-program API. The
+// management API itself is admin/api's (TestTenantManagement).
 
-func TestSessionManagementAPI(t *testing.T) {
+func TestSessionDeletedTenantJWKS(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	api := b.srv.URL + "/api/v1"
-
-	// A bearer that is no API key at all; the other refused headers are
-	// admin/api TestAuthentication's.
-	r := do(t, "GET", api+"/tenants", nil, "Authorization", "Bearer hunter2")
-	wantStatus(t, "not a key", r, http.StatusUnauthorized, "unauthorized")
-	if r.Header.Get("WWW-Authenticate") == "" {
-		t.Error("not a key: no WWW-Authenticate")
-	}
-
-	// Create.
-	secret := "sess-very-secret-value"
-	create := map[string]any{"slug": "sess-m1", "name": "Tenant one", "wechat_appid": "wxsessm100000000", "wechat_secret": secret}
-	r = b.api("POST", "/tenants", create)
-	wantStatus(t, "create", r, http.StatusCreated, "")
-	sessNoSecret(t, "create", r, secret)
-	tn := r.JSON(t)
-	if tn["slug"] != "sess-m1" || tn["name"] != "Tenant one" || tn["status"] != "active" || tn["wechat_appid"] != "wxsessm100000000" ||
-		tn["wechat_secret_set"] != true || tn["signing_alg"] != "ES256" ||
-		tn["access_ttl_seconds"] != float64(900) || tn["refresh_ttl_seconds"] != float64(2592000) ||
-		tn["created_at"] == nil || tn["updated_at"] == nil {
-		t.Fatalf("created tenant: %s", r.Body)
-	}
-	sessWantLimits(t, "created", tn, nil)
-	if loc := r.Header.Get("Location"); loc != "" && loc != "/api/v1/tenants/sess-m1" {
-		t.Errorf("Location %q", loc)
-	}
-	// A duplicate slug and a create wrong in every field are admin/api
-	// TestErrorMapping's.
-	wantFields(t, "create without secret", b.api("POST", "/tenants", map[string]any{
-		"slug": "sess-m9", "name": "x", "wechat_appid": "wxsessm900000000"}), "wechat_secret")
-	wantFields(t, "create with unknown field", b.api("POST", "/tenants", map[string]any{
-		"slug": "sess-m9", "name": "x", "wechat_appid": "wxsessm900000000", "wechat_secret": secret, "owner": "me"}), "owner")
-	wantStatus(t, "create broken JSON", b.api("POST", "/tenants", `{"slug":`), http.StatusBadRequest, "invalid_request")
-
-	create2 := map[string]any{"slug": "sess-m2", "name": "Tenant two", "wechat_appid": "wxsessm200000000", "wechat_secret": secret,
-		"signing_alg": "EdDSA", "access_ttl_seconds": 120, "rate_limits": map[string]any{"login_per_ip": "5-M"}}
-	r = b.api("POST", "/tenants", create2)
-	wantStatus(t, "create 2", r, http.StatusCreated, "")
-	tn2 := r.JSON(t)
-	if tn2["signing_alg"] != "EdDSA" || tn2["access_ttl_seconds"] != float64(120) {
-		t.Fatalf("created tenant 2: %s", r.Body)
-	}
-	sessWantLimits(t, "created 2", tn2, map[string]string{"login_per_ip": "5-M"})
-	wantStatus(t, "create 3", b.api("POST", "/tenants", map[string]any{"slug": "sess-m3", "name": "Tenant three",
-		"wechat_appid": "wxsessm300000000", "wechat_secret": secret}), http.StatusCreated, "")
-
-	// List with pagination.
-	var slugs []string
-	cursor := ""
-	for page := 0; ; page++ {
-		if page > 5 {
-			t.Fatal("pagination does not end")
-		}
-		path := "/tenants?limit=1"
-		if cursor != "" {
-			path += "&cursor=" + url.QueryEscape(cursor)
-		}
-		r := b.api("GET", path, nil)
-		wantStatus(t, "list page", r, http.StatusOK, "")
-		sessNoSecret(t, "list", r, secret)
-		var l struct {
-			Items []map[string]any `json:"items"`
-			Next  *string          `json:"next_cursor"`
-		}
-		if err := json.Unmarshal(r.Body, &l); err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(string(r.Body), `"next_cursor"`) {
-			t.Fatalf("list has no next_cursor member: %s", r.Body)
-		}
-		if len(l.Items) != 1 {
-			t.Fatalf("page %d has %d items: %s", page, len(l.Items), r.Body)
-		}
-		slugs = append(slugs, l.Items[0]["slug"].(string))
-		if l.Next == nil {
-			break
-		}
-		cursor = *l.Next
-	}
-	if !slices.Equal(slugs, []string{"sess-m1", "sess-m2", "sess-m3"}) {
-		t.Fatalf("paginated slugs %v", slugs)
-	}
-	r = b.api("GET", "/tenants", nil)
-	wantStatus(t, "list all", r, http.StatusOK, "")
-	if items, _ := r.JSON(t)["items"].([]any); len(items) != 3 || r.JSON(t)["next_cursor"] != nil {
-		t.Fatalf("unpaginated list: %s", r.Body)
-	}
-
-	// Get.
-	r = b.api("GET", "/tenants/sess-m2", nil)
-	wantStatus(t, "get", r, http.StatusOK, "")
-	sessNoSecret(t, "get", r, secret)
-	if r.JSON(t)["wechat_secret_set"] != true || r.JSON(t)["slug"] != "sess-m2" {
-		t.Fatalf("get: %s", r.Body)
-	}
-
-	// PATCH merges rate limits key by key; null resets a key to the default.
-	r = b.api("PATCH", "/tenants/sess-m2", map[string]any{"rate_limits": map[string]any{"refresh_per_ip": "7-S"}})
-	wantStatus(t, "patch limits", r, http.StatusOK, "")
-	sessWantLimits(t, "after set", r.JSON(t), map[string]string{"login_per_ip": "5-M", "refresh_per_ip": "7-S"})
-	r = b.api("PATCH", "/tenants/sess-m2", map[string]any{"rate_limits": map[string]any{"login_per_ip": nil}})
-	wantStatus(t, "patch limit null", r, http.StatusOK, "")
-	sessWantLimits(t, "after reset", r.JSON(t), map[string]string{"refresh_per_ip": "7-S"})
-	r = b.api("PATCH", "/tenants/sess-m2", map[string]any{"name": "Renamed"})
-	wantStatus(t, "patch name", r, http.StatusOK, "")
-	if r.JSON(t)["name"] != "Renamed" || r.JSON(t)["signing_alg"] != "EdDSA" {
-		t.Fatalf("patch name: %s", r.Body)
-	}
-	sessWantLimits(t, "patch without limits", r.JSON(t), map[string]string{"refresh_per_ip": "7-S"})
-	r = b.api("GET", "/tenants/sess-m2", nil)
-	if tn := r.JSON(t); tn["name"] != "Renamed" {
-		t.Fatalf("get after patch: %s", r.Body)
-	}
-	sessWantLimits(t, "get after patch", r.JSON(t), map[string]string{"refresh_per_ip": "7-S"})
-	r = b.api("PATCH", "/tenants/sess-m2", map[string]any{"wechat_secret": "another-secret-value"})
-	wantStatus(t, "patch secret", r, http.StatusOK, "")
-	sessNoSecret(t, "patch secret", r, "another-secret-value")
-	wantFields(t, "patch bad limit", b.api("PATCH", "/tenants/sess-m2",
-		map[string]any{"rate_limits": map[string]any{"api_per_user": "lots"}}), "rate_limits.api_per_user")
-	wantFields(t, "patch unknown limit", b.api("PATCH", "/tenants/sess-m2",
-		map[string]any{"rate_limits": map[string]any{"per_moon": "1-D"}}), "rate_limits.per_moon")
-	wantFields(t, "patch bad status", b.api("PATCH", "/tenants/sess-m2", map[string]any{"status": "paused"}), "status")
-	wantFields(t, "patch unknown field", b.api("PATCH", "/tenants/sess-m2", map[string]any{"slug": "sess-m7"}), "slug")
-	wantStatus(t, "patch unknown tenant", b.api("PATCH", "/tenants/sess-nobody", map[string]any{"name": "x"}), http.StatusNotFound, "not_found")
-	// The refused patches changed nothing.
-	sessWantLimits(t, "after refused patches", b.api("GET", "/tenants/sess-m2", nil).JSON(t), map[string]string{"refresh_per_ip": "7-S"})
-
-	// Delete.
-	wantStatus(t, "delete", b.api("DELETE", "/tenants/sess-m3", nil), http.StatusNoContent, "")
-	wantStatus(t, "get deleted", b.api("GET", "/tenants/sess-m3", nil), http.StatusNotFound, "not_found")
-	wantStatus(t, "delete again", b.api("DELETE", "/tenants/sess-m3", nil), http.StatusNotFound, "not_found")
-	wantStatus(t, "jwks of deleted tenant", do(t, "GET", sessURL(b.srv, "sess-m3", "/.well-known/jwks.json"), nil),
+	tt := b.createTenant("sess-m3", nil)
+	sessJWKS(t, b.srv, tt.Slug)
+	wantStatus(t, "delete", b.api("DELETE", "/tenants/"+tt.Slug, nil), http.StatusNoContent, "")
+	wantStatus(t, "jwks of deleted tenant", do(t, "GET", sessURL(b.srv, tt.Slug, "/.well-known/jwks.json"), nil),
 		http.StatusNotFound, "tenant_not_found")
-
-	// A tenant_viewer key sees its own tenant only, and changes nothing.
-	_, viewer, err := admin.NewAPIKeys(b.db).Create(context.Background(), "v", admin.RoleTenantViewer, "sess-m1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	as := func(method, path string, body any) response {
-		t.Helper()
-		return do(t, method, api+path, body, "Authorization", "Bearer "+viewer)
-	}
-	r = as("GET", "/tenants/sess-m1", nil)
-	wantStatus(t, "viewer gets own tenant", r, http.StatusOK, "")
-	sessNoSecret(t, "viewer get", r, secret)
-	wantStatus(t, "viewer lists own keys", as("GET", "/tenants/sess-m1/keys", nil), http.StatusOK, "")
-	for name, c := range map[string]struct{ method, path string }{
-		"viewer gets other tenant":   {"GET", "/tenants/sess-m2"},
-		"viewer lists other's keys":  {"GET", "/tenants/sess-m2/keys"},
-		"viewer patches own tenant":  {"PATCH", "/tenants/sess-m1"},
-		"viewer patches other":       {"PATCH", "/tenants/sess-m2"},
-		"viewer rotates own keys":    {"POST", "/tenants/sess-m1/keys/rotate"},
-		"viewer deletes own tenant":  {"DELETE", "/tenants/sess-m1"},
-		"viewer lists tenants":       {"GET", "/tenants"},
-		"viewer creates a tenant":    {"POST", "/tenants"},
-		"viewer gets unknown tenant": {"GET", "/tenants/sess-nobody"},
-	} {
-		var body any
-		switch c.method {
-		case "PATCH":
-			body = map[string]any{"status": "disabled", "name": "hijacked"}
-		case "POST":
-			body = map[string]any{"slug": "sess-v9", "name": "x", "wechat_appid": "wxsessv900000000", "wechat_secret": secret}
-		}
-		wantStatus(t, name, as(c.method, c.path, body), http.StatusForbidden, "forbidden")
-	}
-	r = b.api("GET", "/tenants/sess-m1", nil)
-	if tn := r.JSON(t); tn["status"] != "active" || tn["name"] != "Tenant one" {
-		t.Fatalf("viewer changed the tenant: %s", r.Body)
-	}
-	if r := b.api("GET", "/tenants/sess-m1/keys", nil); len(r.JSON(t)["items"].([]any)) != 1 {
-		t.Fatalf("viewer rotated the key: %s", r.Body)
-	}
-	if r := b.api("GET", "/tenants/sess-v9", nil); r.Status != http.StatusNotFound {
-		t.Fatalf("viewer created a tenant: %d %s", r.Status, r.Body)
-	}
-}
-
-// sessNoSecret asserts a management answer carries no wechat_secret member
-// and not the secret's value.
-func sessNoSecret(t *testing.T, what string, r response, secret string) {
-	t.Helper()
-	if strings.Contains(string(r.Body), secret) || strings.Contains(string(r.Body), `"wechat_secret"`) {
-		t.Fatalf("%s: the AppSecret leaks: %s", what, r.Body)
-	}
-}
-
-// sessWantLimits asserts a tenant's rate_limits are the defaults overlaid
-// with own.
-func sessWantLimits(t *testing.T, what string, tn map[string]any, own map[string]string) {
-	t.Helper()
-	want := map[string]any{}
-	for k, v := range testRateDefaults() {
-		want[k] = v
-	}
-	for k, v := range own {
-		want[k] = v
-	}
-	got, _ := tn["rate_limits"].(map[string]any)
-	if len(got) != len(want) {
-		t.Fatalf("%s: rate_limits %v, want %v", what, got, want)
-	}
-	for k, v := range want {
-		if got[k] != v {
-			t.Fatalf("%s: rate_limits %v, want %v", what, got, want)
-		}
-	}
 }
