@@ -77,6 +77,7 @@ ALTER TABLE users ALTER COLUMN openid SET STATISTICS 1000,
 
 -- Start with statistics. Until autovacuum first analyses a partition the
 -- planner guesses its size, and for a new, never-analysed table that guess
--- made the primary-key read of GET /me about 50 us slower (BenchmarkAuthenticated
--- Me, cmd/miniauth); autovacuum never analyses the partitioned parent at all.
+-- made the primary-key read of GET /me about 50 us slower
+-- (BenchmarkAuthenticatedMe in cmd/miniauth); autovacuum never analyses the
+-- partitioned parent at all.
 ANALYZE users;
