@@ -10,6 +10,7 @@ import (
 	"github.com/miniauth/miniauth/admin"
 	"github.com/miniauth/miniauth/migrations/dbtest"
 	"github.com/miniauth/miniauth/tenant"
+	"github.com/miniauth/miniauth/tenant/changes/changestest"
 	"github.com/miniauth/miniauth/tenant/seal"
 )
 
@@ -124,7 +125,7 @@ func setupRBACBench(b *testing.B) *rbacBench {
 		}
 	}
 
-	rb.authz, err = admin.NewAuthorizer(db, rbacNopChanges{}, slog.New(slog.DiscardHandler))
+	rb.authz, err = admin.NewAuthorizer(db, changestest.New(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -157,11 +158,3 @@ func setupRBACBench(b *testing.B) *rbacBench {
 	}
 	return rb
 }
-
-// rbacNopChanges is a change feed with no other instances.
-type rbacNopChanges struct{}
-
-func (rbacNopChanges) Publish(context.Context, string, string) error { return nil }
-func (rbacNopChanges) Subscribe(string, func(string))                {}
-func (rbacNopChanges) OnReset(func())                                {}
-func (rbacNopChanges) Healthy() bool                                 { return true }

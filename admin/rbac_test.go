@@ -16,59 +16,8 @@ import (
 
 	"github.com/miniauth/miniauth/admin"
 	"github.com/miniauth/miniauth/migrations/dbtest"
+	"github.com/miniauth/miniauth/tenant/changes/changestest"
 )
-
-// fakeChanges is an in-process change feed: Publish calls every subscriber
-// of the topic at once, as if every instance had received the notice.
-type fakeChanges struct {
-	mu        sync.Mutex
-	subs      map[string][]func(string)
-	resets    []func()
-	published []string
-}
-
-func newFakeChanges() *fakeChanges { return &fakeChanges{subs: map[string][]func(string){}} }
-
-func (f *fakeChanges) Publish(_ context.Context, topic, payload string) error {
-	f.mu.Lock()
-	f.published = append(f.published, topic)
-	fns := slices.Clone(f.subs[topic])
-	f.mu.Unlock()
-	for _, fn := range fns {
-		fn(payload)
-	}
-	return nil
-}
-
-func (f *fakeChanges) Subscribe(topic string, fn func(string)) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.subs[topic] = append(f.subs[topic], fn)
-}
-
-func (f *fakeChanges) OnReset(fn func()) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.resets = append(f.resets, fn)
-}
-
-func (f *fakeChanges) Healthy() bool { return true }
-
-// reset plays the feed reconnecting after notices may have been lost.
-func (f *fakeChanges) reset() {
-	f.mu.Lock()
-	fns := slices.Clone(f.resets)
-	f.mu.Unlock()
-	for _, fn := range fns {
-		fn()
-	}
-}
-
-func (f *fakeChanges) publishedTopics() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.published)
-}
 
 // policyLoads counts the policy reads an Authorizer makes, seen at the
 // driver, so a test can tell a reload from a cached answer.
@@ -85,7 +34,7 @@ func (p *policyLoads) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEn
 
 type rbacBundle struct {
 	*testBundle
-	feed  *fakeChanges
+	feed  *changestest.Feed
 	loads *policyLoads
 	authz *admin.Authorizer
 	own   string // domain of the tenant the subjects are bound in
@@ -105,7 +54,7 @@ func setupRBAC(t *testing.T) *rbacBundle {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
-	rb := &rbacBundle{testBundle: setupOn(t, db), feed: newFakeChanges(), loads: loads}
+	rb := &rbacBundle{testBundle: setupOn(t, db), feed: changestest.New(), loads: loads}
 	rb.own = admin.TenantDomain(rb.createTenant(t, "rbac-own").ID)
 	rb.other = admin.TenantDomain(rb.createTenant(t, "rbac-other").ID)
 	return rb
@@ -277,7 +226,7 @@ func TestAuthorizerChanged(t *testing.T) {
 		if !allowed(t, rb.authz, bystanderSub, rb.own, admin.ObjUsers, admin.ActRead) {
 			t.Fatal("another key lost its role")
 		}
-		if got := rb.feed.publishedTopics(); !slices.Contains(got, admin.TopicPolicy) {
+		if got := rb.feed.Topics(); !slices.Contains(got, admin.TopicPolicy) {
 			t.Fatalf("Changed published %v, want a notice on %q for the other instances", got, admin.TopicPolicy)
 		}
 	})
@@ -389,7 +338,7 @@ func TestAuthorizerFeed(t *testing.T) {
 		if _, err := rb.db.Exec(ctx, `UPDATE api_keys SET revoked_at = now() WHERE id = $1`, k2.ID); err != nil {
 			t.Fatal(err)
 		}
-		rb.feed.reset()
+		rb.feed.Reset()
 		eventually(t, "the peer still allows the revoked key after a reset", func() bool {
 			return !allowed(t, peer, sub2, rb.own, admin.ObjKeys, admin.ActWrite)
 		})

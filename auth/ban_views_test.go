@@ -97,7 +97,7 @@ func TestBanViewsNotices(t *testing.T) {
 		if b.ipBanned(t, rt.ID, "203.0.113.8") {
 			t.Fatal("seen without a notice")
 		}
-		b.feed.reset()
+		b.feed.Reset()
 		if !b.ipBanned(t, rt.ID, "203.0.113.8") {
 			t.Fatal("the ban is not seen after a reset")
 		}
@@ -126,7 +126,7 @@ func TestBanViewsUnhealthyFeed(t *testing.T) {
 		t.Fatal("banned before any ban")
 	}
 	// Loaded now; the feed breaks and a ban lands unannounced.
-	b.feed.healthy.Store(false)
+	b.feed.SetHealthy(false)
 	b.insertBan(t, rt.ID, BanIP, "203.0.113.7/32", nil)
 
 	start := b.clock.Now()

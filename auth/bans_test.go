@@ -67,7 +67,7 @@ func TestBansCreate(t *testing.T) {
 			row.reason != "spam" || row.createdBy != "apikey:1" || row.expiresAt == nil || !row.expiresAt.Equal(expires) {
 			t.Fatalf("row = %+v", row)
 		}
-		if got := b.feed.payloads(TopicBans); !slices.Contains(got, tid) {
+		if got := b.feed.Payloads(TopicBans); !slices.Contains(got, tid) {
 			t.Fatalf("%s notices %q, want one for tenant %s", TopicBans, got, tid)
 		}
 		for _, sid := range []uuid.UUID{s1, s2} {
@@ -101,7 +101,7 @@ func TestBansCreate(t *testing.T) {
 		if row := b.banRow(t, ban.ID); row.kind != BanOpenID || row.target != "o-banned-openid" || row.expiresAt != nil {
 			t.Fatalf("row = %+v", row)
 		}
-		if got := b.feed.payloads(TopicBans); !slices.Contains(got, strconv.FormatInt(rt.ID, 10)) {
+		if got := b.feed.Payloads(TopicBans); !slices.Contains(got, strconv.FormatInt(rt.ID, 10)) {
 			t.Fatalf("%s notices %q, want one for tenant %d", TopicBans, got, rt.ID)
 		}
 		if revoked, reason := b.revoked(t, s1); !revoked || reason != "banned" {
@@ -145,7 +145,7 @@ func TestBansCreate(t *testing.T) {
 		if !b.active(t, rt.ID, inside, u1) || !b.active(t, rt.ID, insideToo, u2) {
 			t.Fatal("sessions not active before the ban")
 		}
-		b.feed.forget()
+		b.feed.Forget()
 
 		ban, err := b.bans.Create(ctx, rt.ID, NewBan{IP: "203.0.113.77/24", Reason: "abuse"})
 		if err != nil {
@@ -154,10 +154,10 @@ func TestBansCreate(t *testing.T) {
 		if row := b.banRow(t, ban.ID); row.kind != BanIP || row.target != "203.0.113.0/24" {
 			t.Fatalf("row = %+v", row)
 		}
-		if got := b.feed.payloads(TopicBans); !slices.Equal(got, []string{strconv.FormatInt(rt.ID, 10)}) {
+		if got := b.feed.Payloads(TopicBans); !slices.Equal(got, []string{strconv.FormatInt(rt.ID, 10)}) {
 			t.Fatalf("%s notices %q, want exactly one for tenant %d", TopicBans, got, rt.ID)
 		}
-		if got := b.feed.payloads(TopicSessionsFlush); len(got) != 1 {
+		if got := b.feed.Payloads(TopicSessionsFlush); len(got) != 1 {
 			t.Fatalf("%d %s notices, want 1", len(got), TopicSessionsFlush)
 		}
 		for name, sid := range map[string]uuid.UUID{"inside": inside, "inside too": insideToo} {
@@ -185,10 +185,10 @@ func TestBansCreate(t *testing.T) {
 		if _, err := b.bans.Create(ctx, rt.ID, NewBan{IP: "203.0.113.0/24", Reason: "abuse"}); err != nil {
 			t.Fatalf("Create: %v", err)
 		}
-		if got := b.feed.payloads(TopicSessionsFlush); len(got) != 0 {
+		if got := b.feed.Payloads(TopicSessionsFlush); len(got) != 0 {
 			t.Fatalf("%d %s notices, want none", len(got), TopicSessionsFlush)
 		}
-		if got := b.feed.payloads(TopicBans); len(got) != 1 {
+		if got := b.feed.Payloads(TopicBans); len(got) != 1 {
 			t.Fatalf("%s notices %q, want one", TopicBans, got)
 		}
 	})
@@ -213,7 +213,7 @@ func TestBansCreate(t *testing.T) {
 		if row := b.banRow(t, ban.ID); row.tenantID != nil || row.target != "203.0.113.0/24" {
 			t.Fatalf("row = %+v", row)
 		}
-		if got := b.feed.payloads(TopicBans); !slices.Equal(got, []string{"0"}) {
+		if got := b.feed.Payloads(TopicBans); !slices.Equal(got, []string{"0"}) {
 			t.Fatalf("%s notices %q, want [\"0\"]", TopicBans, got)
 		}
 		for _, sid := range []uuid.UUID{s1, s2} {
@@ -264,7 +264,7 @@ func TestBansCreate(t *testing.T) {
 		if n := b.count(t, `SELECT count(*) FROM bans`); n != 0 {
 			t.Fatalf("%d bans", n)
 		}
-		if got := b.feed.payloads(TopicBans); len(got) != 0 {
+		if got := b.feed.Payloads(TopicBans); len(got) != 0 {
 			t.Fatalf("%s notices %q", TopicBans, got)
 		}
 	})
@@ -369,7 +369,7 @@ func TestBansDelete(t *testing.T) {
 		{"an id of no ban", rt.ID, uuid.Must(uuid.NewV7())},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b.feed.forget()
+			b.feed.Forget()
 			_, err := b.bans.Delete(ctx, tc.tenant, tc.id)
 			if !errors.Is(err, ErrBanNotFound) || !errors.Is(err, tenant.ErrNotFound) {
 				t.Fatalf("Delete = %v, want ErrBanNotFound (a tenant.ErrNotFound)", err)
@@ -377,14 +377,14 @@ func TestBansDelete(t *testing.T) {
 			if n := b.count(t, `SELECT count(*) FROM bans WHERE id = ANY($1)`, []uuid.UUID{ban.ID, platform.ID}); n != 2 {
 				t.Fatalf("%d of the 2 bans left", n)
 			}
-			if got := b.feed.payloads(TopicBans); len(got) != 0 {
+			if got := b.feed.Payloads(TopicBans); len(got) != 0 {
 				t.Fatalf("a refused delete published %q", got)
 			}
 		})
 	}
 
 	t.Run("own ban", func(t *testing.T) {
-		b.feed.forget()
+		b.feed.Forget()
 		got, err := b.bans.Delete(ctx, rt.ID, ban.ID)
 		if err != nil {
 			t.Fatalf("Delete: %v", err)
@@ -395,7 +395,7 @@ func TestBansDelete(t *testing.T) {
 		if n := b.count(t, `SELECT count(*) FROM bans WHERE id = $1`, ban.ID); n != 0 {
 			t.Fatal("the ban is still stored")
 		}
-		if p := b.feed.payloads(TopicBans); !slices.Equal(p, []string{strconv.FormatInt(rt.ID, 10)}) {
+		if p := b.feed.Payloads(TopicBans); !slices.Equal(p, []string{strconv.FormatInt(rt.ID, 10)}) {
 			t.Fatalf("%s notices %q, want one for tenant %d", TopicBans, p, rt.ID)
 		}
 		if _, err := b.bans.Delete(ctx, rt.ID, ban.ID); !errors.Is(err, ErrBanNotFound) {
@@ -404,11 +404,11 @@ func TestBansDelete(t *testing.T) {
 	})
 
 	t.Run("platform ban", func(t *testing.T) {
-		b.feed.forget()
+		b.feed.Forget()
 		if _, err := b.bans.Delete(ctx, 0, platform.ID); err != nil {
 			t.Fatalf("Delete: %v", err)
 		}
-		if p := b.feed.payloads(TopicBans); !slices.Equal(p, []string{"0"}) {
+		if p := b.feed.Payloads(TopicBans); !slices.Equal(p, []string{"0"}) {
 			t.Fatalf("%s notices %q, want [\"0\"]", TopicBans, p)
 		}
 	})

@@ -18,83 +18,12 @@ import (
 
 	"github.com/miniauth/miniauth/migrations/dbtest"
 	"github.com/miniauth/miniauth/tenant"
+	"github.com/miniauth/miniauth/tenant/changes/changestest"
 	"github.com/miniauth/miniauth/tenant/seal"
 )
 
-// fakeChanges is an in-process change feed: Publish calls the subscribed
-// handlers before it returns, as if every instance had received the
-// notice, and remembers what was published so tests can assert on it.
-type fakeChanges struct {
-	healthy atomic.Bool
-
-	mu        sync.Mutex
-	topics    map[string][]func(string)
-	resets    []func()
-	published []notice
-}
-
+// notice is one expected notice of a test.
 type notice struct{ topic, payload string }
-
-func newFakeChanges() *fakeChanges {
-	f := &fakeChanges{topics: map[string][]func(string){}}
-	f.healthy.Store(true)
-	return f
-}
-
-func (f *fakeChanges) Subscribe(topic string, fn func(string)) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.topics[topic] = append(f.topics[topic], fn)
-}
-
-func (f *fakeChanges) OnReset(fn func()) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.resets = append(f.resets, fn)
-}
-
-func (f *fakeChanges) Healthy() bool { return f.healthy.Load() }
-
-func (f *fakeChanges) Publish(_ context.Context, topic, payload string) error {
-	f.mu.Lock()
-	f.published = append(f.published, notice{topic, payload})
-	fns := append([]func(string){}, f.topics[topic]...)
-	f.mu.Unlock()
-	for _, fn := range fns {
-		fn(payload)
-	}
-	return nil
-}
-
-// reset runs the reset handlers, as the feed does after it reconnects.
-func (f *fakeChanges) reset() {
-	f.mu.Lock()
-	fns := append([]func(){}, f.resets...)
-	f.mu.Unlock()
-	for _, fn := range fns {
-		fn()
-	}
-}
-
-// payloads are the payloads published on topic so far, in order.
-func (f *fakeChanges) payloads(topic string) []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []string
-	for _, n := range f.published {
-		if n.topic == topic {
-			out = append(out, n.payload)
-		}
-	}
-	return out
-}
-
-// forget drops the record of what was published so far.
-func (f *fakeChanges) forget() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.published = nil
-}
 
 // fakeClock is a settable clock.
 type fakeClock struct {
@@ -143,7 +72,7 @@ func (c *countCounter) calls() [][]string {
 // clock that starts at the real time and moves only when a test moves it.
 type testBundle struct {
 	db       *pgxpool.Pool
-	feed     *fakeChanges
+	feed     *changestest.Feed
 	clock    *fakeClock
 	sealer   *seal.Sealer
 	tenants  *tenant.Store
@@ -163,7 +92,7 @@ func setup(t *testing.T) *testBundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	feed := newFakeChanges()
+	feed := changestest.New()
 	clock := &fakeClock{t: time.Now()}
 	log := slog.New(slog.DiscardHandler)
 	store := tenant.NewStore(db, sealer, feed)

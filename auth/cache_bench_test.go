@@ -3,12 +3,12 @@ package auth
 import (
 	"context"
 	"net/netip"
-	"sync"
 	"testing"
 
 	"github.com/google/uuid"
 
 	"github.com/miniauth/miniauth/migrations/dbtest"
+	"github.com/miniauth/miniauth/tenant/changes/changestest"
 )
 
 // The per-request cost of the two cached checks every authenticated
@@ -16,36 +16,8 @@ import (
 //
 //	go test -run '^$' -bench 'SessionActive|BanView' -benchmem -count 5 ./auth/
 
-// benchFeed is a change feed with no other instances.
-type benchFeed struct {
-	mu     sync.Mutex
-	topics map[string][]func(string)
-}
-
-func (f *benchFeed) Publish(_ context.Context, topic, payload string) error {
-	f.mu.Lock()
-	fns := f.topics[topic]
-	f.mu.Unlock()
-	for _, fn := range fns {
-		fn(payload)
-	}
-	return nil
-}
-
-func (f *benchFeed) Subscribe(topic string, fn func(string)) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.topics == nil {
-		f.topics = map[string][]func(string){}
-	}
-	f.topics[topic] = append(f.topics[topic], fn)
-}
-
-func (f *benchFeed) OnReset(func()) {}
-func (f *benchFeed) Healthy() bool  { return true }
-
 func BenchmarkSessionActive(b *testing.B) {
-	s := NewSessions(dbtest.Pool(b), &benchFeed{})
+	s := NewSessions(dbtest.Pool(b), changestest.New())
 	ctx := context.Background()
 	sid, uid := uuid.New(), uuid.New()
 	if _, err := s.Active(ctx, 1, sid, uid); err != nil {
@@ -64,7 +36,7 @@ func BenchmarkSessionActive(b *testing.B) {
 }
 
 func BenchmarkBanView(b *testing.B) {
-	v := NewBanViews(dbtest.Pool(b), &benchFeed{})
+	v := NewBanViews(dbtest.Pool(b), changestest.New())
 	ctx := context.Background()
 	ip := netip.MustParseAddr("203.0.113.7")
 	if _, err := v.View(ctx, 1); err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/miniauth/miniauth/migrations"
 	"github.com/miniauth/miniauth/migrations/dbtest"
 	"github.com/miniauth/miniauth/tenant"
+	"github.com/miniauth/miniauth/tenant/changes/changestest"
 	"github.com/miniauth/miniauth/tenant/seal"
 )
 
@@ -59,7 +60,7 @@ func BenchmarkUserList1M(b *testing.B) {
 	big := scaleTenants(b, db, []scaleSpec{{"scale-1m", 1_000_000}, {"scale-100k", 100_000}})[0]
 	scaleLogPartitions(b, db)
 
-	svc := auth.NewUsers(db, auth.NewSessions(db, scaleNopChanges{}))
+	svc := auth.NewUsers(db, auth.NewSessions(db, changestest.New()))
 	kinds := scaleKinds(scaleSampleUsers(b, db, big))
 
 	const (
@@ -619,14 +620,6 @@ func (t *scaleTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.Tr
 }
 
 func (t *scaleTracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-
-// scaleNopChanges is a change feed with no other instances.
-type scaleNopChanges struct{}
-
-func (scaleNopChanges) Publish(context.Context, string, string) error { return nil }
-func (scaleNopChanges) Subscribe(string, func(string))                {}
-func (scaleNopChanges) OnReset(func())                                {}
-func (scaleNopChanges) Healthy() bool                                 { return true }
 
 // scalePct is the nearest-rank percentile of sorted durations.
 func scalePct(sorted []time.Duration, q float64) time.Duration {

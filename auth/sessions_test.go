@@ -70,7 +70,7 @@ func TestSessionsRotate(t *testing.T) {
 		if !b.active(t, rt.ID, sid, uid) {
 			t.Fatal("session inactive after rotations")
 		}
-		b.feed.forget()
+		b.feed.Forget()
 
 		if _, err := b.rotate(rt.ID, first); !errors.Is(err, ErrRefreshTokenReused) {
 			t.Fatalf("presenting the spent token: %v, want ErrRefreshTokenReused", err)
@@ -79,7 +79,7 @@ func TestSessionsRotate(t *testing.T) {
 			t.Fatalf("after reuse the session is revoked %v (%q), want revoked as refresh_token_reused", revoked, reason)
 		}
 		want := fmt.Sprintf("%d:%s:%s", rt.ID, uid, sid)
-		if got := b.feed.payloads(TopicSessionRevoked); !slices.Contains(got, want) {
+		if got := b.feed.Payloads(TopicSessionRevoked); !slices.Contains(got, want) {
 			t.Fatalf("%s notices %q, want %q", TopicSessionRevoked, got, want)
 		}
 		if b.active(t, rt.ID, sid, uid) {
@@ -330,7 +330,7 @@ func TestSessionsActive(t *testing.T) {
 			t.Fatal("inactive before revocation")
 		}
 		b.revokeInSQL(t, sid)
-		b.feed.reset()
+		b.feed.Reset()
 		if b.active(t, rt.ID, sid, uid) {
 			t.Fatal("the revocation is not seen after a reset")
 		}

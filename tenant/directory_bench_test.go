@@ -7,6 +7,7 @@ import (
 
 	"github.com/miniauth/miniauth/migrations/dbtest"
 	"github.com/miniauth/miniauth/tenant"
+	"github.com/miniauth/miniauth/tenant/changes/changestest"
 	"github.com/miniauth/miniauth/tenant/seal"
 )
 
@@ -20,7 +21,7 @@ func BenchmarkDirectoryLookup(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	feed := newFakeChanges()
+	feed := changestest.New()
 	store := tenant.NewStore(db, sealer, feed)
 	n := validNew()
 	n.Slug = "bench-dir"

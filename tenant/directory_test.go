@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,66 +14,18 @@ import (
 	"github.com/miniauth/miniauth/tenant"
 	"github.com/miniauth/miniauth/tenant/cache"
 	"github.com/miniauth/miniauth/tenant/changes"
+	"github.com/miniauth/miniauth/tenant/changes/changestest"
 )
-
-// fakeChanges is an in-process change feed: Publish dispatches at once, as
-// if every instance had received the notice.
-type fakeChanges struct {
-	healthy atomic.Bool
-
-	mu     sync.Mutex
-	topics map[string][]func(string)
-	resets []func()
-}
-
-func newFakeChanges() *fakeChanges {
-	f := &fakeChanges{topics: map[string][]func(string){}}
-	f.healthy.Store(true)
-	return f
-}
-
-func (f *fakeChanges) Subscribe(topic string, fn func(string)) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.topics[topic] = append(f.topics[topic], fn)
-}
-
-func (f *fakeChanges) OnReset(fn func()) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.resets = append(f.resets, fn)
-}
-
-func (f *fakeChanges) Healthy() bool { return f.healthy.Load() }
-
-func (f *fakeChanges) Publish(_ context.Context, topic, payload string) error {
-	f.mu.Lock()
-	fns := append([]func(string){}, f.topics[topic]...)
-	f.mu.Unlock()
-	for _, fn := range fns {
-		fn(payload)
-	}
-	return nil
-}
-
-func (f *fakeChanges) reset() {
-	f.mu.Lock()
-	fns := append([]func(){}, f.resets...)
-	f.mu.Unlock()
-	for _, fn := range fns {
-		fn()
-	}
-}
 
 type dirBundle struct {
 	*storeBundle
-	feed *fakeChanges
+	feed *changestest.Feed
 	dir  *tenant.Directory
 }
 
 func setupDirectory(t *testing.T) *dirBundle {
 	t.Helper()
-	feed := newFakeChanges()
+	feed := changestest.New()
 	sb := setupStore(t, feed)
 	return &dirBundle{storeBundle: sb, feed: feed, dir: tenant.NewDirectory(sb.store, feed)}
 }
@@ -190,7 +141,7 @@ func TestDirectoryCaches(t *testing.T) {
 		b.create(t, "dir-reset")
 		b.lookup(t, "dir-reset")
 		b.renameInSQL(t, "dir-reset", "After reset")
-		b.feed.reset()
+		b.feed.Reset()
 		if got := b.lookup(t, "dir-reset").Name; got != "After reset" {
 			t.Fatalf("after reset Name = %q", got)
 		}
@@ -219,7 +170,7 @@ func TestDirectoryCaches(t *testing.T) {
 
 	t.Run("unhealthy feed serves entries only up to the propagation bound", func(t *testing.T) {
 		t.Parallel()
-		feed := newFakeChanges()
+		feed := changestest.New()
 		sb := setupStore(t, feed)
 		var mu sync.Mutex
 		now := time.Now()
@@ -228,7 +179,7 @@ func TestDirectoryCaches(t *testing.T) {
 		b := &dirBundle{storeBundle: sb, feed: feed, dir: tenant.NewDirectoryWithClock(sb.store, feed, clock)}
 		b.create(t, "dir-unhealthy")
 		b.lookup(t, "dir-unhealthy")
-		b.feed.healthy.Store(false)
+		b.feed.SetHealthy(false)
 		b.renameInSQL(t, "dir-unhealthy", "Fresh")
 		// Young enough: served from the cache although notices may be lost.
 		advance(cache.Propagation / 4)
@@ -440,7 +391,7 @@ func TestDirectoryInvalidateDuringLoad(t *testing.T) {
 				t.Error(err)
 			}
 		}},
-		{"feed reset", func(b *dirBundle, _ string) { b.feed.reset() }},
+		{"feed reset", func(b *dirBundle, _ string) { b.feed.Reset() }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

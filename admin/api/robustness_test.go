@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/miniauth/miniauth/tenant"
+	"github.com/miniauth/miniauth/tenant/changes/changestest"
 	"github.com/miniauth/miniauth/tenant/seal"
 )
 
@@ -48,13 +49,6 @@ func TestTextThatPostgresRefuses(t *testing.T) {
 	}
 }
 
-// mgNoChanges is a change feed that never says anything.
-type mgNoChanges struct{}
-
-func (mgNoChanges) Subscribe(string, func(string)) {}
-func (mgNoChanges) OnReset(func())                 {}
-func (mgNoChanges) Healthy() bool                  { return true }
-
 // TestTenantWithUnreadableSecretIsManageable: a tenant whose sealed secret
 // no longer opens (a lost master key) can still be read and repaired
 // through the management API.
@@ -63,7 +57,7 @@ func TestTenantWithUnreadableSecretIsManageable(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	lookup := func() (*tenant.Runtime, error) {
-		return tenant.NewDirectory(b.tenants, mgNoChanges{}).Lookup(ctx, "broken")
+		return tenant.NewDirectory(b.tenants, changestest.New()).Lookup(ctx, "broken")
 	}
 	for _, c := range []struct {
 		name  string
