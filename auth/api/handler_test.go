@@ -481,23 +481,31 @@ func TestOneTenantLookup(t *testing.T) {
 		name string
 		req  func() request
 		want int
+		// warm is every statement a request makes once the caches hold the
+		// tenant, its bans and the session: a login's transaction (begin,
+		// user upsert, session, refresh token, commit); /me's user read.
+		warm int64
 	}{
 		{"login", func() request {
 			return request{method: http.MethodPost, path: path(acme.Slug, "/login"), body: map[string]string{"code": b.wx.MintCode(acme.WeChatAppID, "alice")}}
-		}, http.StatusOK},
+		}, http.StatusOK, 5},
 		{"GET /me", func() request {
 			return request{method: http.MethodGet, path: path(acme.Slug, "/me"), bearer: tok.AccessToken}
-		}, http.StatusOK},
+		}, http.StatusOK, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b.dir.Flush()
 			b.tenantQueries.reset()
 			for _, want := range []int64{1, 0} {
+				b.tenantQueries.resetAll()
 				if r := b.do(t, tc.req()); r.status != tc.want {
 					t.Fatalf("status %d %s", r.status, r.body)
 				}
 				if got := b.tenantQueries.reset(); got != want {
 					t.Fatalf("%d tenants queries, want %d (1 cold, 0 warm)", got, want)
+				}
+				if all := b.tenantQueries.resetAll(); want == 0 && all != tc.warm {
+					t.Fatalf("%d statements with warm caches, want %d", all, tc.warm)
 				}
 			}
 		})

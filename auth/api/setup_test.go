@@ -56,13 +56,14 @@ type testBundle struct {
 }
 
 // queryCounter is a pgx tracer counting the statements whose SQL contains
-// a fragment.
+// a fragment, and every statement.
 type queryCounter struct {
 	fragment string
-	n        atomic.Int64
+	n, all   atomic.Int64
 }
 
 func (q *queryCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	q.all.Add(1)
 	if strings.Contains(d.SQL, q.fragment) {
 		q.n.Add(1)
 	}
@@ -73,6 +74,9 @@ func (q *queryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryE
 
 // reset zeroes the count and returns what it was.
 func (q *queryCounter) reset() int64 { return q.n.Swap(0) }
+
+// resetAll zeroes the count of every statement and returns what it was.
+func (q *queryCounter) resetAll() int64 { return q.all.Swap(0) }
 
 func setup(t *testing.T) *testBundle {
 	t.Helper()
