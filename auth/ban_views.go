@@ -22,16 +22,11 @@ type BanViews struct {
 	now   func() time.Time
 }
 
-const (
-	maxCachedBanSets = 50_000
-	banSetMaxAge     = 30 * time.Second
-)
+const maxCachedBanSets = 50_000
 
 func newBanViews(store banStore, changes Changes, now func() time.Time) *BanViews {
-	v := &BanViews{store: store, now: now, sets: cache.New(cache.Options[int64]{
-		MaxEntries: maxCachedBanSets, MaxAge: banSetMaxAge, StaleFor: cache.Propagation,
-		Healthy: changes.Healthy, Now: now,
-	}, store.live)}
+	v := &BanViews{store: store, now: now,
+		sets: cache.New(cache.Notified[int64](maxCachedBanSets, changes.Healthy, now), store.live)}
 	changes.Subscribe(TopicBans, func(payload string) {
 		if id, err := strconv.ParseInt(payload, 10, 64); err == nil {
 			v.sets.Invalidate(id)

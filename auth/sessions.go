@@ -61,10 +61,7 @@ type userKey struct {
 	user   uuid.UUID
 }
 
-const (
-	maxCachedSessions = 200_000
-	sessionCacheAge   = 30 * time.Second
-)
+const maxCachedSessions = 200_000
 
 // NewSessions returns the session store and subscribes its cache to the
 // change feed.
@@ -74,11 +71,9 @@ func NewSessions(db *pgxpool.Pool, changes Changes) *Sessions {
 
 func newSessions(db *pgxpool.Pool, changes Changes, now func() time.Time) *Sessions {
 	s := &Sessions{db: db, pub: changes}
-	s.live = cache.New(cache.Options[sessionKey]{
-		MaxEntries: maxCachedSessions, MaxAge: sessionCacheAge, StaleFor: cache.Propagation,
-		Healthy: changes.Healthy, Now: now,
-		Group: func(k sessionKey) any { return userKey{k.tenant, k.user} },
-	}, s.load)
+	opt := cache.Notified[sessionKey](maxCachedSessions, changes.Healthy, now)
+	opt.Group = func(k sessionKey) any { return userKey{k.tenant, k.user} }
+	s.live = cache.New(opt, s.load)
 	changes.Subscribe(TopicSessionRevoked, func(payload string) {
 		if k, ok := parseSessionKey(payload); ok {
 			s.live.Invalidate(k)

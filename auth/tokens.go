@@ -100,21 +100,19 @@ func (t *Tokens) Issue(rt *tenant.Runtime, userID, sid string) (string, error) {
 // must be at+jwt, and iss, aud, exp, sub and sid must be present and right.
 func (t *Tokens) Verify(rt *tenant.Runtime, raw string) (*Claims, error) {
 	key := verifiedKey{rt, raw}
-	for attempt := 0; ; attempt++ {
-		vt, err := t.verified.Get(context.Background(), key)
-		if err != nil {
-			return nil, err
-		}
-		now := t.now()
-		if _, usable := rt.VerifyKeyFor(vt.kid, now); usable && now.Before(vt.exp) {
-			return vt.claims, nil
-		}
-		if attempt > 0 {
-			return nil, fmt.Errorf("%w: expired or its key retired", ErrInvalidToken)
-		}
-		// Expired, or its key retired: verify again, which says why.
-		t.verified.Invalidate(key)
+	vt, err := t.verified.Get(context.Background(), key)
+	if err != nil {
+		return nil, err
 	}
+	now := t.now()
+	if _, usable := rt.VerifyKeyFor(vt.kid, now); usable && now.Before(vt.exp) {
+		return vt.claims, nil
+	}
+	// Expired, or its key retired since: forget it, and let the full check
+	// say why.
+	t.verified.Invalidate(key)
+	claims, _, err := t.verify(rt, raw)
+	return claims, err
 }
 
 func (t *Tokens) verify(rt *tenant.Runtime, raw string) (*Claims, string, error) {

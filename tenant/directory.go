@@ -24,10 +24,7 @@ type Directory struct {
 	entries *cache.Cache[string, *Runtime]
 }
 
-const (
-	maxDirectoryEntries = 50_000
-	directoryMaxAge     = 30 * time.Second
-)
+const maxDirectoryEntries = 50_000
 
 // NewDirectory wires a directory to the store and the change feed; changes
 // may be nil when nothing publishes (a CLI).
@@ -36,10 +33,11 @@ func NewDirectory(store *Store, changes Changes) *Directory {
 }
 
 func newDirectory(store *Store, changes Changes, now func() time.Time) *Directory {
-	opt := cache.Options[string]{MaxEntries: maxDirectoryEntries, MaxAge: directoryMaxAge, StaleFor: cache.Propagation, Now: now}
+	var healthy func() bool
 	if changes != nil {
-		opt.Healthy = changes.Healthy
+		healthy = changes.Healthy
 	}
+	opt := cache.Notified[string](maxDirectoryEntries, healthy, now)
 	d := &Directory{store: store}
 	// Unknown slugs are stored as nil, so a flood of bogus slugs does not
 	// reach Postgres; the cache's bound keeps them from taking memory.

@@ -6,13 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/miniauth/miniauth/tenant/seal"
 	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/miniauth/miniauth/tenant/seal"
 )
 
 // TopicTenant is the change topic a tenant's slug is published on after any
@@ -259,7 +260,7 @@ func (s *Store) Keys(ctx context.Context, slug string) ([]Key, error) {
 // cache ages out. Every instance runs it; a key is retired, and announced,
 // by whichever update takes its row first. It returns how many keys it
 // retired.
-func (s *Store) RetireKeys(ctx context.Context) (int, error) {
+func (s *Store) RetireKeys(ctx context.Context) (int64, error) {
 	rows, err := s.db.Query(ctx, `UPDATE signing_keys k SET status = 'retired', private_key_sealed = '\x'::bytea
 		FROM tenants t
 		WHERE t.id = k.tenant_id AND k.status = 'retiring' AND k.retire_at <= now()
@@ -271,7 +272,7 @@ func (s *Store) RetireKeys(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	n := len(slugs)
+	n := int64(len(slugs))
 	slices.Sort(slugs)
 	for _, slug := range slices.Compact(slugs) {
 		s.publish(ctx, slug)

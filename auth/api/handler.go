@@ -72,11 +72,11 @@ func (h *Handler) tenant(c *gin.Context) {
 	c.Next()
 }
 
-func runtime(c *gin.Context) *tenant.Runtime { return c.MustGet(tenantKey).(*tenant.Runtime) }
+func tenantOf(c *gin.Context) *tenant.Runtime { return c.MustGet(tenantKey).(*tenant.Runtime) }
 
 // admit opens the request on an active tenant for an unbanned address.
 func (h *Handler) admit(c *gin.Context) {
-	sc, err := h.svc.Admit(c.Request.Context(), runtime(c), clientIP(c))
+	sc, err := h.svc.Admit(c.Request.Context(), tenantOf(c), clientIP(c))
 	if err != nil {
 		fail(c, err)
 		return
@@ -208,14 +208,14 @@ func (h *Handler) updateMe(c *gin.Context) {
 }
 
 func (h *Handler) jwks(c *gin.Context) {
-	rt := runtime(c)
+	rt := tenantOf(c)
 	// Short enough that verifiers pick up a rotated key within a minute.
 	c.Header("Cache-Control", "public, max-age=60")
 	c.Data(http.StatusOK, "application/jwk-set+json", rt.JWKS)
 }
 
 func (h *Handler) discovery(c *gin.Context) {
-	rt := runtime(c)
+	rt := tenantOf(c)
 	iss := h.tokens.Issuer(rt.Slug)
 	c.Header("Cache-Control", "public, max-age=300")
 	c.JSON(http.StatusOK, gin.H{
@@ -243,7 +243,7 @@ func byUser(c *gin.Context) string { return principal(c).UserID.String() }
 // X-RateLimit-* headers; over the limit it answers 429 with Retry-After.
 func (h *Handler) limit(name string, key func(*gin.Context) string) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		q, err := h.limits.Tenant(c.Request.Context(), runtime(c), name, key(c))
+		q, err := h.limits.Tenant(c.Request.Context(), tenantOf(c), name, key(c))
 		// With several limits on a route, the headers describe the one
 		// closest to refusing.
 		if prev, seen := c.Get(quotaKey); q.Limit > 0 && (!seen || q.Remaining < prev.(auth.Quota).Remaining) {

@@ -166,10 +166,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	}()
 	go func() {
 		defer a.wg.Done()
-		a.keep(bg, housekeeping{"retired signing keys", time.Minute, func(ctx context.Context) (int64, error) {
-			n, err := store.RetireKeys(ctx)
-			return int64(n), err
-		}})
+		a.keep(bg, housekeeping{"retired signing keys", time.Minute, store.RetireKeys})
 	}()
 	go func() { defer a.wg.Done(); authz.Run(bg) }()
 	return a, nil
@@ -201,7 +198,7 @@ func (a *app) waitFeed(ctx context.Context) {
 // housekeeping is periodic work every instance runs; each job is
 // idempotent, so replicas need no leader.
 type housekeeping struct {
-	what  string        // for the log: "pruned dead sessions and refresh tokens"
+	what  string        // the log message of a run that did something
 	every time.Duration // how often
 	run   func(context.Context) (int64, error)
 }

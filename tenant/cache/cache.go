@@ -49,9 +49,6 @@ type Options[K comparable] struct {
 	// Group names the group a key belongs to, for InvalidateGroup (e.g.
 	// every session of one user); nil disables groups.
 	Group func(K) any
-	// LoadTimeout bounds one load, which runs detached from any one
-	// caller; 0 is DefaultLoadTimeout.
-	LoadTimeout time.Duration
 }
 
 // Propagation is how soon a change must be seen on every instance (the
@@ -59,8 +56,19 @@ type Options[K comparable] struct {
 // notice evicts.
 const Propagation = time.Second
 
-// DefaultLoadTimeout bounds a load when Options.LoadTimeout is not set.
-const DefaultLoadTimeout = 10 * time.Second
+// NoticeMaxAge is how long a cache kept by change notices trusts an entry
+// while they arrive, in case one was lost.
+const NoticeMaxAge = 30 * time.Second
+
+// Notified are the options of a cache whose entries change notices evict:
+// trusted for NoticeMaxAge while healthy reports the feed up, and for
+// Propagation while it is down.
+func Notified[K comparable](maxEntries int, healthy func() bool, now func() time.Time) Options[K] {
+	return Options[K]{MaxEntries: maxEntries, MaxAge: NoticeMaxAge, StaleFor: Propagation, Healthy: healthy, Now: now}
+}
+
+// loadTimeout bounds one load, which runs detached from any one caller.
+const loadTimeout = 10 * time.Second
 
 // Cache maps keys to values its loader produces. It is safe for
 // concurrent use; a hit takes no lock and allocates nothing.
@@ -96,9 +104,6 @@ type Loader[K comparable, V any] func(ctx context.Context, k K) (V, error)
 func New[K comparable, V any](opt Options[K], load Loader[K, V]) *Cache[K, V] {
 	if opt.Now == nil {
 		opt.Now = time.Now
-	}
-	if opt.LoadTimeout == 0 {
-		opt.LoadTimeout = DefaultLoadTimeout
 	}
 	c := &Cache[K, V]{opt: opt, load: load, inflight: map[K]*call[V]{}}
 	if opt.Group != nil {
@@ -149,7 +154,7 @@ func (c *Cache[K, V]) start(ctx context.Context, k K) *call[V] {
 
 	go func() {
 		at := c.opt.Now()
-		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opt.LoadTimeout)
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), loadTimeout)
 		v, err := c.load(lctx, k)
 		cancel()
 		c.mu.Lock()
