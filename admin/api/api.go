@@ -112,6 +112,8 @@ func problemFor(err error) *web.Problem {
 		return web.NewProblem(http.StatusNotFound, "not_found", "No such resource.")
 	case errors.Is(err, tenant.ErrConflict):
 		return web.NewProblem(http.StatusConflict, "conflict", "A resource with this identifier already exists.")
+	case errors.Is(err, admin.ErrForbidden):
+		return errForbidden
 	case errors.Is(err, admin.ErrUnauthorized):
 		return web.NewProblem(http.StatusUnauthorized, "unauthorized", "A valid API key is required.")
 	}
@@ -169,32 +171,17 @@ func caller(c *gin.Context) *principal { return c.MustGet(principalKey).(*princi
 // other tenants' slugs.
 func (h *Handler) can(obj, act string) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		dom := admin.PlatformDomain
-		if slug := c.Param("slug"); slug != "" {
-			// The plain row, not the directory's runtime view: a tenant
-			// whose secrets cannot be opened must still be manageable.
-			t, err := tenant.Tenant{}, tenant.ErrNotFound
-			if tenant.ValidSlug(slug) {
-				t, err = h.Tenants.Get(c.Request.Context(), slug)
+		t, err := h.Authz.TenantAccess(c.Request.Context(), h.Tenants, caller(c).Subject, c.Param("slug"), obj, act)
+		if err != nil {
+			if !errors.Is(err, admin.ErrForbidden) && !errors.Is(err, tenant.ErrNotFound) {
+				h.Log.ErrorContext(c.Request.Context(), "policy check failed", "err", err)
+				err = admin.ErrForbidden
 			}
-			if errors.Is(err, tenant.ErrNotFound) {
-				if h.allowed(c, admin.PlatformDomain, obj, act) {
-					fail(c, err)
-				} else {
-					fail(c, errForbidden)
-				}
-				return
-			}
-			if err != nil {
-				fail(c, err)
-				return
-			}
-			c.Set(tenantKey, t)
-			dom = admin.TenantDomain(t.ID)
-		}
-		if !h.allowed(c, dom, obj, act) {
-			fail(c, errForbidden)
+			fail(c, err)
 			return
+		}
+		if t != nil {
+			c.Set(tenantKey, *t)
 		}
 		c.Next()
 	}

@@ -1,0 +1,59 @@
+package admin
+
+import (
+	"context"
+	"errors"
+
+	"github.com/miniauth/miniauth/tenant"
+)
+
+// ErrForbidden means the caller's roles do not allow the operation.
+var ErrForbidden = errors.New("forbidden")
+
+// TenantGetter reads a tenant row by slug (tenant.Store).
+type TenantGetter interface {
+	Get(ctx context.Context, slug string) (tenant.Tenant, error)
+}
+
+// TenantAccess decides whether sub may do act on obj in the tenant named
+// by slug, or in the platform domain when slug is "". Both the management
+// API and the console authorise their routes with it. It returns the
+// tenant (nil for the platform domain), ErrForbidden, or
+// tenant.ErrNotFound — the last only to callers who could see every
+// tenant, so tenant-scoped callers cannot probe for other tenants' slugs.
+func (a *Authorizer) TenantAccess(ctx context.Context, tenants TenantGetter, sub, slug, obj, act string) (*tenant.Tenant, error) {
+	if slug == "" {
+		return nil, a.require(sub, PlatformDomain, obj, act)
+	}
+	// The plain row, not the directory's runtime view: a tenant whose
+	// secrets cannot be opened must still be manageable.
+	t, err := tenant.Tenant{}, tenant.ErrNotFound
+	if tenant.ValidSlug(slug) {
+		t, err = tenants.Get(ctx, slug)
+	}
+	if errors.Is(err, tenant.ErrNotFound) {
+		if a.require(sub, PlatformDomain, obj, act) == nil {
+			return nil, err
+		}
+		return nil, ErrForbidden
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := a.require(sub, TenantDomain(t.ID), obj, act); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// require is Allowed as an error: ErrForbidden, or the policy's failure.
+func (a *Authorizer) require(sub, dom, obj, act string) error {
+	ok, err := a.Allowed(sub, dom, obj, act)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrForbidden
+	}
+	return nil
+}
