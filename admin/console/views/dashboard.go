@@ -1,0 +1,7 @@
+package views
+
+func init() {
+	register(catalog{
+		"dashboard.title": {"Dashboard", "概览"},
+	})
+}
