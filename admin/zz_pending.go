@@ -19,5 +19,5 @@ type ConsoleSession struct {
 }
 type SignInState struct{ CaptchaRequired bool }
 
-func CSRFToken(token string) string              { return token }
-func CheckCSRF(token, presented string) bool     { return token == presented }
+func CSRFToken(token string) string          { return token }
+func CheckCSRF(token, presented string) bool { return token == presented }

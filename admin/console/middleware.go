@@ -177,7 +177,9 @@ func (h *Handler) csrf(c *gin.Context) {
 	c.Next()
 }
 
-func safeMethod(m string) bool { return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions }
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
 
 // sameOrigin checks Origin (every current browser sends it on POST), or
 // failing that Referer.
