@@ -1,0 +1,147 @@
+package console_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/PuerkitoBio/goquery"
+
+	"github.com/miniauth/miniauth/admin"
+)
+
+func TestSignIn(t *testing.T) {
+	b := setup(t)
+
+	t.Run("signed-out pages go to the sign-in form and come back", func(t *testing.T) {
+		c := b.client(t)
+		res := c.get(t, "/admin/audit?x=1")
+		if res.Status != http.StatusSeeOther || res.Header.Get("Location") != "/admin/login?next="+url.QueryEscape("/admin/audit?x=1") {
+			t.Fatalf("signed-out GET: %d %q", res.Status, res.Header.Get("Location"))
+		}
+		login := c.get(t, "/admin/login?next=/admin/audit").want(t, http.StatusOK)
+		a := b.adminAccount(t, admin.RolePlatformAdmin, "")
+		res = c.post(t, "/admin/login", url.Values{"email": {a.Email}, "password": {testPassword},
+			"next": {"/admin/audit"}}, login.csrf(t))
+		if res.Status != http.StatusSeeOther || res.Header.Get("Location") != "/admin/audit" {
+			t.Fatalf("sign in: %d %q: %s", res.Status, res.Header.Get("Location"), res.Body)
+		}
+	})
+
+	t.Run("the session cookie is HttpOnly and SameSite=Lax", func(t *testing.T) {
+		c := b.client(t)
+		login := c.get(t, "/admin/login")
+		acc := b.adminAccount(t, admin.RolePlatformAdmin, "")
+		res := c.post(t, "/admin/login", url.Values{"email": {acc.Email}, "password": {testPassword}}, login.csrf(t))
+		var cookie string
+		for _, v := range res.Header.Values("Set-Cookie") {
+			if strings.HasPrefix(v, "miniauth_console=") {
+				cookie = v
+			}
+		}
+		if !strings.Contains(cookie, "HttpOnly") || !strings.Contains(cookie, "SameSite=Lax") || !strings.Contains(cookie, "Path=/") {
+			t.Fatalf("session cookie %q", cookie)
+		}
+	})
+
+	t.Run("an open redirect in next is ignored", func(t *testing.T) {
+		c := b.client(t)
+		login := c.get(t, "/admin/login")
+		acc := b.adminAccount(t, admin.RolePlatformAdmin, "")
+		for _, next := range []string{"https://evil.example/", "//evil.example/admin/", "/admin/\\evil", "/elsewhere"} {
+			res := c.post(t, "/admin/login", url.Values{"email": {acc.Email}, "password": {testPassword}, "next": {next}}, login.csrf(t))
+			if res.Header.Get("Location") != "/admin/" {
+				t.Errorf("next %q: Location %q", next, res.Header.Get("Location"))
+			}
+		}
+	})
+
+	t.Run("a wrong password and an unknown e-mail get the same answer", func(t *testing.T) {
+		acc := b.adminAccount(t, admin.RolePlatformAdmin, "")
+		answer := func(email string) (int, string) {
+			c := b.client(t)
+			login := c.get(t, "/admin/login")
+			res := c.post(t, "/admin/login", url.Values{"email": {email}, "password": {"wrong password here"}}, login.csrf(t))
+			return res.Status, res.find("form-error").Text()
+		}
+		s1, m1 := answer(acc.Email)
+		s2, m2 := answer("nobody-" + acc.Email)
+		if s1 != http.StatusUnauthorized || s1 != s2 || m1 != m2 || m1 == "" {
+			t.Fatalf("known: %d %q; unknown: %d %q", s1, m1, s2, m2)
+		}
+		if n := b.auditCount(t, "console.signin_failed"); n < 2 {
+			t.Fatalf("%d failed sign-ins audited, want 2", n)
+		}
+	})
+
+	t.Run("a form without the CSRF token or from another origin is refused", func(t *testing.T) {
+		acc := b.adminAccount(t, admin.RolePlatformAdmin, "")
+		c := b.client(t)
+		c.get(t, "/admin/login")
+		form := url.Values{"email": {acc.Email}, "password": {testPassword}}
+		if res := c.post(t, "/admin/login", form, "not-the-token"); res.Status != http.StatusForbidden {
+			t.Fatalf("wrong token: %d", res.Status)
+		}
+		login := c.get(t, "/admin/login")
+		res := c.postWith(t, "/admin/login", url.Values{"email": {acc.Email}, "password": {testPassword}, "_csrf": {login.csrf(t)}},
+			"Origin", "https://evil.example")
+		if res.Status != http.StatusForbidden {
+			t.Fatalf("foreign origin: %d", res.Status)
+		}
+		res = c.postWith(t, "/admin/login", url.Values{"email": {acc.Email}, "password": {testPassword}, "_csrf": {login.csrf(t)}})
+		if res.Status != http.StatusForbidden {
+			t.Fatalf("no Origin or Referer: %d", res.Status)
+		}
+	})
+
+	t.Run("signed-in forms need the session's token", func(t *testing.T) {
+		c := b.signIn(t, admin.RolePlatformAdmin, "")
+		if res := c.post(t, "/admin/logout", nil, "forged"); res.Status != http.StatusForbidden {
+			t.Fatalf("logout with a forged token: %d", res.Status)
+		}
+		c.get(t, "/admin/").want(t, http.StatusOK)
+	})
+
+	t.Run("sign out ends the session", func(t *testing.T) {
+		c := b.signIn(t, admin.RolePlatformAdmin, "")
+		res := c.post(t, "/admin/logout", nil)
+		if res.Status != http.StatusSeeOther {
+			t.Fatalf("logout: %d", res.Status)
+		}
+		if res := c.get(t, "/admin/"); res.Status != http.StatusSeeOther {
+			t.Fatalf("after sign-out: %d", res.Status)
+		}
+		if b.auditCount(t, "console.signout") < 1 || b.auditCount(t, "console.signin") < 1 {
+			t.Fatal("sign-in and sign-out not audited")
+		}
+	})
+}
+
+func TestSecurityHeaders(t *testing.T) {
+	b := setup(t)
+	c := b.signIn(t, admin.RolePlatformAdmin, "")
+	for _, path := range []string{"/admin/login", "/admin/", "/admin/no-such-page"} {
+		res := c.get(t, path)
+		csp := res.Header.Get("Content-Security-Policy")
+		for _, want := range []string{"script-src 'self'", "frame-ancestors 'none'", "default-src 'none'"} {
+			if !strings.Contains(csp, want) {
+				t.Errorf("%s: CSP %q lacks %q", path, csp, want)
+			}
+		}
+		if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "unsafe-eval") {
+			t.Errorf("%s: CSP %q allows inline code", path, csp)
+		}
+		if res.Header.Get("X-Frame-Options") != "DENY" || res.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s: headers %v", path, res.Header)
+		}
+		res.Doc.Find("script").Each(func(_ int, s *goquery.Selection) {
+			if _, ok := s.Attr("src"); !ok || strings.TrimSpace(s.Text()) != "" {
+				t.Errorf("%s: inline script %q", path, s.Text())
+			}
+		})
+		if res.Doc.Find("[style]").Length() > 0 {
+			t.Errorf("%s: inline style attribute", path)
+		}
+	}
+}
