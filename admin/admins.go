@@ -36,20 +36,36 @@ type Account struct {
 }
 
 // Accounts is the SQL store of admin accounts and their role bindings.
+//
+// A change that alters what signed an admin in or what they may do (a new
+// password, disabling, other roles) and deleting an account end the
+// admin's console sessions: the rows end in the change's own transaction,
+// so no caller (API, console, CLI) can forget it, and a notice drops them
+// from every instance's cache.
 type Accounts struct {
 	db    *pgxpool.Pool
+	pub   Publisher
 	cost  PasswordCost
 	dummy func() string // a hash checked against when an email is unknown
 }
 
+// Publisher tells every instance about a change (tenant/changes.Bus).
+type Publisher interface {
+	Publish(ctx context.Context, topic, payload string) error
+}
+
 // NewAccounts returns the store; new passwords are hashed at the default
-// cost.
-func NewAccounts(db *pgxpool.Pool) *Accounts { return NewAccountsAt(db, DefaultPasswordCost) }
+// cost. pub carries the notice that ends console sessions on every
+// instance; it may be nil only where no console runs (a CLI that creates
+// an account).
+func NewAccounts(db *pgxpool.Pool, pub Publisher) *Accounts {
+	return NewAccountsAt(db, pub, DefaultPasswordCost)
+}
 
 // NewAccountsAt returns the store hashing new passwords at cost (tests use
 // a cheap one).
-func NewAccountsAt(db *pgxpool.Pool, cost PasswordCost) *Accounts {
-	return &Accounts{db: db, cost: cost, dummy: sync.OnceValue(func() string {
+func NewAccountsAt(db *pgxpool.Pool, pub Publisher, cost PasswordCost) *Accounts {
+	return &Accounts{db: db, pub: pub, cost: cost, dummy: sync.OnceValue(func() string {
 		h, _ := cost.Hash("miniauth-no-such-admin")
 		return h
 	})}
@@ -201,7 +217,9 @@ type AccountPatch struct {
 	Roles    []Binding // nil keeps the roles; non-nil replaces them
 }
 
-// Update applies a patch.
+// Update applies a patch. A new password, disabling, or roles that differ
+// from the current ones end the admin's console sessions; a patch that
+// repeats the current roles changes nothing.
 func (s *Accounts) Update(ctx context.Context, id uuid.UUID, p AccountPatch) (Account, error) {
 	if p.Password != nil {
 		if err := validatePassword(*p.Password); err != nil {
@@ -213,7 +231,10 @@ func (s *Accounts) Update(ctx context.Context, id uuid.UUID, p AccountPatch) (Ac
 			return Account{}, err
 		}
 	}
+	var ended int64
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		// The row lock this takes orders concurrent patches of one
+		// account, so the roles compared below are the current ones.
 		tag, err := tx.Exec(ctx, `UPDATE admins SET updated_at = now(),
 			disabled_at = CASE WHEN $2::boolean IS NULL THEN disabled_at WHEN $2 THEN COALESCE(disabled_at, now()) ELSE NULL END
 			WHERE id = $1`, id, p.Disabled)
@@ -223,6 +244,7 @@ func (s *Accounts) Update(ctx context.Context, id uuid.UUID, p AccountPatch) (Ac
 		if tag.RowsAffected() == 0 {
 			return tenant.ErrNotFound
 		}
+		endSessions := p.Password != nil || (p.Disabled != nil && *p.Disabled)
 		if p.Password != nil {
 			hash, err := s.cost.Hash(*p.Password)
 			if err != nil {
@@ -233,17 +255,57 @@ func (s *Accounts) Update(ctx context.Context, id uuid.UUID, p AccountPatch) (Ac
 			}
 		}
 		if p.Roles != nil {
-			return setBindings(ctx, tx, id, p.Roles)
+			same, err := sameBindings(ctx, tx, id, p.Roles)
+			if err != nil {
+				return err
+			}
+			if !same {
+				if err := setBindings(ctx, tx, id, p.Roles); err != nil {
+					return err
+				}
+				endSessions = true
+			}
 		}
-		return nil
+		if endSessions {
+			ended, err = endConsoleSessions(ctx, tx, id)
+		}
+		return err
 	})
 	if err != nil {
 		return Account{}, translate(err)
 	}
+	if ended > 0 {
+		notifyConsoleSessionsEnded(ctx, s.pub, id)
+	}
 	return s.Get(ctx, id)
 }
 
-// Delete removes an account.
+// sameBindings reports whether roles are the account's current bindings,
+// in any order.
+func sameBindings(ctx context.Context, tx pgx.Tx, id uuid.UUID, roles []Binding) (bool, error) {
+	rows, err := tx.Query(ctx, `SELECT r.role, COALESCE(t.slug, '') FROM admin_roles r
+		LEFT JOIN tenants t ON t.id = r.tenant_id WHERE r.admin_id = $1`, id)
+	if err != nil {
+		return false, err
+	}
+	cur, err := pgx.CollectRows(rows, pgx.RowToStructByPos[struct{ Role, Tenant string }])
+	if err != nil || len(cur) != len(roles) {
+		return false, err
+	}
+	want := map[struct{ Role, Tenant string }]bool{}
+	for _, b := range roles {
+		want[struct{ Role, Tenant string }{string(b.Role), deref(b.Tenant)}] = true
+	}
+	for _, c := range cur {
+		if !want[c] {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// Delete removes an account; its console sessions go with it (ON DELETE
+// CASCADE) and every instance drops them from its cache.
 func (s *Accounts) Delete(ctx context.Context, id uuid.UUID) error {
 	tag, err := s.db.Exec(ctx, `DELETE FROM admins WHERE id = $1`, id)
 	if err != nil {
@@ -252,6 +314,7 @@ func (s *Accounts) Delete(ctx context.Context, id uuid.UUID) error {
 	if tag.RowsAffected() == 0 {
 		return tenant.ErrNotFound
 	}
+	notifyConsoleSessionsEnded(ctx, s.pub, id)
 	return nil
 }
 

@@ -16,7 +16,6 @@ import (
 
 	"github.com/miniauth/miniauth/admin"
 	"github.com/miniauth/miniauth/migrations/dbtest"
-	"github.com/miniauth/miniauth/tenant/changes/changestest"
 )
 
 // policyLoads counts the policy reads an Authorizer makes, seen at the
@@ -34,7 +33,6 @@ func (p *policyLoads) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEn
 
 type rbacBundle struct {
 	*testBundle
-	feed  *changestest.Feed
 	loads *policyLoads
 	authz *admin.Authorizer
 	own   string // domain of the tenant the subjects are bound in
@@ -54,7 +52,7 @@ func setupRBAC(t *testing.T) *rbacBundle {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
-	rb := &rbacBundle{testBundle: setupOn(t, db), feed: changestest.New(), loads: loads}
+	rb := &rbacBundle{testBundle: setupOn(t, db), loads: loads}
 	rb.own = admin.TenantDomain(rb.createTenant(t, "rbac-own").ID)
 	rb.other = admin.TenantDomain(rb.createTenant(t, "rbac-other").ID)
 	return rb

@@ -11,12 +11,15 @@ import (
 	"github.com/miniauth/miniauth/admin"
 	"github.com/miniauth/miniauth/migrations/dbtest"
 	"github.com/miniauth/miniauth/tenant"
+	"github.com/miniauth/miniauth/tenant/changes/changestest"
 	"github.com/miniauth/miniauth/tenant/seal"
 )
 
-// testBundle is the admin stores on a fresh, migrated database of their own.
+// testBundle is the admin stores on a fresh, migrated database of their own,
+// publishing on one in-process change feed that stands for every instance.
 type testBundle struct {
 	db       *pgxpool.Pool
+	feed     *changestest.Feed
 	tenants  *tenant.Store
 	keys     *admin.APIKeys
 	accounts *admin.Accounts
@@ -34,11 +37,13 @@ func setupOn(t *testing.T, db *pgxpool.Pool) *testBundle {
 	if err != nil {
 		t.Fatal(err)
 	}
+	feed := changestest.New()
 	return &testBundle{
 		db:       db,
+		feed:     feed,
 		tenants:  tenant.NewStore(db, sealer, nil),
 		keys:     admin.NewAPIKeys(db),
-		accounts: admin.NewAccountsAt(db, cheapPasswords),
+		accounts: admin.NewAccountsAt(db, feed, cheapPasswords),
 		audit:    admin.NewAudit(db),
 	}
 }

@@ -112,30 +112,43 @@ func (l *Limits) Tenant(ctx context.Context, rt *tenant.Runtime, name, key strin
 
 // Take counts one request for key under rate (a "20-M" string).
 func (l *Limits) Take(ctx context.Context, name, rate, key string) (Quota, error) {
+	return l.call(ctx, name, rate, key, false)
+}
+
+// Peek reports key's count under rate without counting this request, and
+// a *LimitedError when a Take now would be refused (nothing remains). It
+// is for decisions made before the thing counted happens, such as a sign-in
+// that counts only when it fails. It fails open as Take does.
+func (l *Limits) Peek(ctx context.Context, name, rate, key string) (Quota, error) {
+	return l.call(ctx, name, rate, key, true)
+}
+
+func (l *Limits) call(ctx context.Context, name, rate, key string, peek bool) (Quota, error) {
 	r, err := l.rate(rate)
 	if err != nil {
 		// Rates are validated on write; an unparsable one means no limit.
 		return Quota{}, nil
 	}
-	if l.healthy != nil && !l.healthy() {
-		l.open(ctx, name, errRedisDown)
-		return Quota{}, nil
-	}
-	store := l.getStore()
-	if store == nil {
-		l.open(ctx, name, nil)
+	lim, ok := l.limiter(ctx, name, r)
+	if !ok {
 		return Quota{}, nil
 	}
 	cctx, cancel := context.WithTimeout(ctx, limiterCallTimeout)
 	defer cancel()
-	lc, err := limiter.New(store, r).Get(cctx, name+":"+key)
+	get, reached := lim.Get, func(lc limiter.Context) bool { return lc.Reached }
+	if peek {
+		get, reached = lim.Peek, func(lc limiter.Context) bool { return lc.Remaining <= 0 }
+	}
+	lc, err := get(cctx, name+":"+key)
 	if err != nil {
 		l.open(ctx, name, err)
 		return Quota{}, nil
 	}
 	q := Quota{Limit: lc.Limit, Remaining: lc.Remaining, Reset: time.Unix(lc.Reset, 0)}
-	if lc.Reached {
-		l.limited.Inc(name)
+	if reached(lc) {
+		if !peek {
+			l.limited.Inc(name)
+		}
 		// Reset is whole seconds, cut down: the window may last up to a
 		// second longer, and a client that waits as told must not be
 		// refused again.
@@ -146,6 +159,40 @@ func (l *Limits) Take(ctx context.Context, name, rate, key string) (Quota, error
 		return q, &LimitedError{Name: name, Quota: q, RetryAfter: retry}
 	}
 	return q, nil
+}
+
+// Reset forgets key's count under rate, e.g. the failed sign-ins of an
+// account once it signs in. It fails open: a count Redis could not clear
+// runs out with its window.
+func (l *Limits) Reset(ctx context.Context, name, rate, key string) {
+	r, err := l.rate(rate)
+	if err != nil {
+		return
+	}
+	lim, ok := l.limiter(ctx, name, r)
+	if !ok {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, limiterCallTimeout)
+	defer cancel()
+	if _, err := lim.Reset(cctx, name+":"+key); err != nil {
+		l.open(ctx, name, err)
+	}
+}
+
+// limiter is rate on the Redis store, or false (counted as failing open)
+// while Redis is known to be down.
+func (l *Limits) limiter(ctx context.Context, name string, r limiter.Rate) (*limiter.Limiter, bool) {
+	if l.healthy != nil && !l.healthy() {
+		l.open(ctx, name, errRedisDown)
+		return nil, false
+	}
+	store := l.getStore()
+	if store == nil {
+		l.open(ctx, name, nil)
+		return nil, false
+	}
+	return limiter.New(store, r), true
 }
 
 func (l *Limits) rate(formatted string) (limiter.Rate, error) {

@@ -113,6 +113,53 @@ func TestLimitsTake(t *testing.T) {
 	})
 }
 
+func TestLimitsPeekReset(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb, prefix := dbtest.Redis(t)
+	l, lb := newTestLimits(t, rdb, prefix, nil)
+
+	t.Run("peek does not count", func(t *testing.T) {
+		for range 3 {
+			q, err := l.Peek(ctx, "peek_limit", "2-M", "k")
+			if err != nil || q.Limit != 2 || q.Remaining != 2 {
+				t.Fatalf("Peek on a fresh key = %+v, %v; want limit 2, remaining 2", q, err)
+			}
+		}
+	})
+	t.Run("peek refuses once nothing remains", func(t *testing.T) {
+		if _, err := l.Take(ctx, "peek_limit", "2-M", "k"); err != nil {
+			t.Fatal(err)
+		}
+		if q, err := l.Peek(ctx, "peek_limit", "2-M", "k"); err != nil || q.Remaining != 1 {
+			t.Fatalf("Peek after one Take = %+v, %v; want remaining 1", q, err)
+		}
+		if _, err := l.Take(ctx, "peek_limit", "2-M", "k"); err != nil {
+			t.Fatal(err)
+		}
+		_, err := l.Peek(ctx, "peek_limit", "2-M", "k")
+		var le *LimitedError
+		if !errors.As(err, &le) || le.RetryAfter < time.Second || le.RetryAfter > time.Minute+time.Second {
+			t.Fatalf("Peek with the limit used up = %v, want a *LimitedError with Retry-After within the window", err)
+		}
+		if got := lb.limited.calls(); len(got) != 0 {
+			t.Fatalf("Limited counted %v: a peek refuses nothing by itself", got)
+		}
+	})
+	t.Run("reset clears the count", func(t *testing.T) {
+		l.Reset(ctx, "peek_limit", "2-M", "k")
+		if q, err := l.Peek(ctx, "peek_limit", "2-M", "k"); err != nil || q.Remaining != 2 {
+			t.Fatalf("Peek after Reset = %+v, %v; want remaining 2", q, err)
+		}
+	})
+	t.Run("peek fails open", func(t *testing.T) {
+		down, _ := newTestLimits(t, rdb, prefix, func() bool { return false })
+		if q, err := down.Peek(ctx, "peek_limit", "2-M", "k"); err != nil || q != (Quota{}) {
+			t.Fatalf("Peek with the feed down = %+v, %v; want an empty quota and no error", q, err)
+		}
+	})
+}
+
 func TestLimitsTenant(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

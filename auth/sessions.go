@@ -147,7 +147,7 @@ func (s *Sessions) create(ctx context.Context, tx pgx.Tx, tenantID int64, userID
 	}
 	expires := time.Now().Add(refreshTTL)
 	if _, err := tx.Exec(ctx, `INSERT INTO sessions (id, tenant_id, user_id, expires_at, ip, user_agent)
-		VALUES ($1, $2, $3, $4, $5, $6)`, sid, tenantID, userID, expires, ipOrNil(meta.IP), cleanUserAgent(meta.UserAgent)); err != nil {
+		VALUES ($1, $2, $3, $4, $5, $6)`, sid, tenantID, userID, expires, ipOrNil(meta.IP), CleanUserAgent(meta.UserAgent)); err != nil {
 		return uuid.Nil, "", err
 	}
 	token, err := s.issueRefresh(ctx, tx, tenantID, sid, expires)
@@ -285,9 +285,9 @@ func ipOrNil(ip netip.Addr) any {
 	return ip.Unmap().String()
 }
 
-// cleanUserAgent makes a client-supplied User-Agent storable: valid
+// CleanUserAgent makes a client-supplied User-Agent storable: valid
 // UTF-8, no NUL, at most 512 bytes cut on a character boundary.
-func cleanUserAgent(ua string) string {
+func CleanUserAgent(ua string) string {
 	ua = strings.ReplaceAll(strings.ToValidUTF8(ua, "\uFFFD"), "\x00", "")
 	if len(ua) <= 512 {
 		return ua

@@ -158,7 +158,7 @@ func TestMgmtAdmins(t *testing.T) {
 	two := b.tenant(t, "ma-two")
 	pw1, pw2 := "first correct horse battery", "second staple of the battery"
 	ctx := context.Background()
-	accounts := admin.NewAccountsAt(b.db, cheapPasswords)
+	accounts := admin.NewAccountsAt(b.db, nil, cheapPasswords)
 
 	r := mgWant(t, "create", c.do(http.MethodPost, "/admins", map[string]any{"email": "Alice@Example.com", "password": pw1,
 		"roles": []map[string]any{{"role": "tenant_admin", "tenant": one.Slug}}}), http.StatusCreated, "")

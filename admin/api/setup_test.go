@@ -101,7 +101,7 @@ func setup(t *testing.T, change ...func(*api.Deps)) *testBundle {
 	apiKeys := admin.NewAPIKeys(db)
 	deps := api.Deps{
 		Tenants: store, Users: auth.NewUsers(db, sessions), Bans: auth.NewBans(db, bus, sessions, log),
-		APIKeys: apiKeys, Accounts: admin.NewAccountsAt(db, cheapPasswords), Audit: admin.NewAudit(db), Authz: authz, Limits: limits,
+		APIKeys: apiKeys, Accounts: admin.NewAccountsAt(db, bus, cheapPasswords), Audit: admin.NewAudit(db), Authz: authz, Limits: limits,
 		RateDefaults: tenant.DefaultRateLimits(), KeyRate: "10000-M", Log: log,
 	}
 	for _, c := range change {

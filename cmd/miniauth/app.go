@@ -148,7 +148,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	r.GET("/metrics", gin.WrapH(reg.Handler()))
 	miniapi.New(svc, dir, tokens, limits).Routes(r)
 	mgmtapi.New(mgmtapi.Deps{
-		Tenants: store, Users: auth.NewUsers(db, sessions), Bans: bans, APIKeys: admin.NewAPIKeys(db), Accounts: admin.NewAccounts(db),
+		Tenants: store, Users: auth.NewUsers(db, sessions), Bans: bans, APIKeys: admin.NewAPIKeys(db), Accounts: admin.NewAccounts(db, a.bus),
 		Audit: audit, Authz: authz, Limits: limits, RateDefaults: cfg.RateLimits, KeyRate: cfg.ManagementRateLimit, Log: log,
 	}).Routes(r)
 	a.handler = r

@@ -240,7 +240,7 @@ func cmdAdminCreate(ctx context.Context, cfg Config, log *slog.Logger, args []st
 	if *tenantSlug != "" {
 		b.Tenant = tenantSlug
 	}
-	a, err := admin.NewAccounts(db).Create(ctx, *email, password, []admin.Binding{b})
+	a, err := admin.NewAccounts(db, nil).Create(ctx, *email, password, []admin.Binding{b})
 	if err != nil {
 		return err
 	}

@@ -624,7 +624,7 @@ func TestMgmtCLI(t *testing.T) {
 	if got, _ := json.Marshal(found["roles"]); string(got) != `[{"role":"tenant_viewer","tenant":"mcli-one"}]` || found["disabled"] != false {
 		t.Errorf("CLI admin: %v", found)
 	}
-	if _, err := admin.NewAccounts(b.db).VerifyPassword(ctx, "x@y.z", pw); err != nil {
+	if _, err := admin.NewAccounts(b.db, nil).VerifyPassword(ctx, "x@y.z", pw); err != nil {
 		t.Errorf("CLI admin cannot sign in with the stdin password: %v", err)
 	}
 
