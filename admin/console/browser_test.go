@@ -111,7 +111,7 @@ func (br *browser) text(id string) string {
 // fill types into a field, replacing what is there.
 func (br *browser) fill(id, v string) {
 	br.t.Helper()
-	br.do("fill "+id, chromedp.SetValue(tid(id), ""), chromedp.SendKeys(tid(id), v))
+	br.do("fill "+id, chromedp.Clear(tid(id)), chromedp.SendKeys(tid(id), v))
 }
 
 // click clicks an element and waits for the next page or fragment to
@@ -196,3 +196,6 @@ func (br *browser) screenshot(name string) {
 	}
 	br.do("restore size", chromedp.EmulateReset())
 }
+
+// jsString evaluates an expression that yields a string.
+func jsString(expr string) chromedp.Action[string] { return chromedp.Evaluate[string](expr) }

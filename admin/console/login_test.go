@@ -16,15 +16,15 @@ func TestSignIn(t *testing.T) {
 
 	t.Run("signed-out pages go to the sign-in form and come back", func(t *testing.T) {
 		c := b.client(t)
-		res := c.get(t, "/admin/audit?x=1")
-		if res.Status != http.StatusSeeOther || res.Header.Get("Location") != "/admin/login?next="+url.QueryEscape("/admin/audit?x=1") {
+		res := c.get(t, "/admin/account?x=1")
+		if res.Status != http.StatusSeeOther || res.Header.Get("Location") != "/admin/login?next="+url.QueryEscape("/admin/account?x=1") {
 			t.Fatalf("signed-out GET: %d %q", res.Status, res.Header.Get("Location"))
 		}
-		login := c.get(t, "/admin/login?next=/admin/audit").want(t, http.StatusOK)
+		login := c.get(t, "/admin/login?next=/admin/account").want(t, http.StatusOK)
 		a := b.adminAccount(t, admin.RolePlatformAdmin, "")
 		res = c.post(t, "/admin/login", url.Values{"email": {a.Email}, "password": {testPassword},
-			"next": {"/admin/audit"}}, login.csrf(t))
-		if res.Status != http.StatusSeeOther || res.Header.Get("Location") != "/admin/audit" {
+			"next": {"/admin/account"}}, login.csrf(t))
+		if res.Status != http.StatusSeeOther || res.Header.Get("Location") != "/admin/account" {
 			t.Fatalf("sign in: %d %q: %s", res.Status, res.Header.Get("Location"), res.Body)
 		}
 	})

@@ -21,6 +21,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/miniauth/miniauth/admin"
 	"github.com/miniauth/miniauth/admin/console"
@@ -54,6 +55,8 @@ type testBundle struct {
 	audit    *admin.Audit
 	authz    *admin.Authorizer
 	deps     console.Deps
+	rdb      redis.UniversalClient
+	prefix   string
 	srv      *httptest.Server
 	// URL is the server's base URL, also its PublicURL.
 	URL string
@@ -102,8 +105,8 @@ func setup(t testing.TB, change ...func(*console.Deps)) *testBundle {
 		time.Sleep(5 * time.Millisecond)
 	}
 
-	b := &testBundle{db: db, tenants: store, accounts: admin.NewAccountsAt(db, cheapPasswords),
-		audit: admin.NewAudit(db), authz: authz}
+	b := &testBundle{db: db, tenants: store, accounts: admin.NewAccountsAt(db, bus, cheapPasswords),
+		audit: admin.NewAudit(db), authz: authz, rdb: rdb, prefix: prefix}
 	var engine atomic.Pointer[gin.Engine]
 	b.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		engine.Load().ServeHTTP(w, r)
@@ -332,4 +335,15 @@ func (b *testBundle) auditCount(t testing.TB, action string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// captchaAnswer reads the digits of a CAPTCHA from Redis, as a person
+// would read them off the image.
+func (b *testBundle) captchaAnswer(t testing.TB, id string) string {
+	t.Helper()
+	v, err := b.rdb.Get(context.Background(), b.prefix+"captcha:"+id).Result()
+	if err != nil {
+		t.Fatalf("captcha %s: %v", id, err)
+	}
+	return v
 }

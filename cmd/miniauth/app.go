@@ -16,6 +16,7 @@ import (
 
 	"github.com/miniauth/miniauth/admin"
 	mgmtapi "github.com/miniauth/miniauth/admin/api"
+	"github.com/miniauth/miniauth/admin/console"
 	"github.com/miniauth/miniauth/auth"
 	miniapi "github.com/miniauth/miniauth/auth/api"
 	"github.com/miniauth/miniauth/auth/wechat"
@@ -141,21 +142,36 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 		return abandon(fmt.Errorf("MINIAUTH_TRUSTED_PROXIES: %w", err))
 	}
 	r.Use(web.Middleware(log))
-	r.NoRoute(web.NotFound)
 	r.NoMethod(web.MethodNotAllowed)
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", a.ready)
 	r.GET("/metrics", gin.WrapH(reg.Handler()))
 	miniapi.New(svc, dir, tokens, limits).Routes(r)
+	users, apiKeys, accounts := auth.NewUsers(db, sessions), admin.NewAPIKeys(db), admin.NewAccounts(db, a.bus)
 	mgmtapi.New(mgmtapi.Deps{
-		Tenants: store, Users: auth.NewUsers(db, sessions), Bans: bans, APIKeys: admin.NewAPIKeys(db), Accounts: admin.NewAccounts(db, a.bus),
+		Tenants: store, Users: users, Bans: bans, APIKeys: apiKeys, Accounts: accounts,
 		Audit: audit, Authz: authz, Limits: limits, RateDefaults: cfg.RateLimits, KeyRate: cfg.ManagementRateLimit, Log: log,
 	}).Routes(r)
+	consoleSessions := admin.NewConsoleSessions(db, a.bus)
+	ui := console.New(console.Deps{
+		Tenants: store, Users: users, Bans: bans, APIKeys: apiKeys, Accounts: accounts, Audit: audit, Authz: authz,
+		Sessions: consoleSessions, SignIn: admin.NewSignInGuard(limits, rdb, cfg.RedisPrefix),
+		RateDefaults: cfg.RateLimits, PublicURL: cfg.PublicURL, Log: log,
+	})
+	web.ServeAssets(r)
+	ui.Routes(r)
+	r.NoRoute(func(c *gin.Context) {
+		if strings.HasPrefix(c.Request.URL.Path, "/admin/") {
+			ui.NotFound(c)
+			return
+		}
+		web.NotFound(c)
+	})
 	a.handler = r
 
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a.stop = stop
-	a.wg.Add(4)
+	a.wg.Add(5)
 	go func() { defer a.wg.Done(); a.bus.Run(bg) }()
 	// Dead sessions, refresh tokens and lapsed bans go every ten minutes.
 	// Keys past retire_at are retired every minute: the notice that
@@ -167,6 +183,10 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	go func() {
 		defer a.wg.Done()
 		a.keep(bg, housekeeping{"retired signing keys", time.Minute, store.RetireKeys})
+	}()
+	go func() {
+		defer a.wg.Done()
+		a.keep(bg, housekeeping{"pruned ended console sessions", 10 * time.Minute, consoleSessions.Prune})
 	}()
 	go func() { defer a.wg.Done(); authz.Run(bg) }()
 	return a, nil
