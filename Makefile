@@ -3,6 +3,8 @@
 #   make test           go vet + go test -race against real Postgres and Redis
 #   make services-stop  stop the private Postgres/Redis that make run/test may have started
 #   make lint-openapi   lint admin/api/openapi.json with Redocly CLI (redocly.yaml; needs npx)
+#   make generate       regenerate the templ views' *_templ.go files (committed)
+#   make check-generated  fail when `make generate` would change a committed file
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := build
@@ -24,12 +26,12 @@ SERVICES_ENV = svc_env=$$(bash $(SERVICES) env); eval "$$svc_env"; export DATABA
 RACE = $$(if [[ "$$($(GO) env CGO_ENABLED)" == 1 ]] && command -v "$$($(GO) env CC | awk '{print $$1}')" >/dev/null 2>&1; \
 	then echo -race; else echo 'make: no C compiler for cgo, running tests without -race' >&2; fi)
 
-.PHONY: all build run test bench fmt vet lint-openapi generate clean services-env services-stop help
+.PHONY: all build run test bench fmt vet lint-openapi generate check-generated clean services-env services-stop help
 
 all: build
 
 help:
-	@echo 'targets: build run test bench fmt vet lint-openapi generate clean services-env services-stop'
+	@echo 'targets: build run test bench fmt vet lint-openapi generate check-generated clean services-env services-stop'
 
 build:
 	$(GO) build ./...
@@ -70,6 +72,13 @@ generate:
 		echo '$(GO) run github.com/a-h/templ/cmd/templ@$(TEMPL_VERSION) generate'; \
 		$(GO) run github.com/a-h/templ/cmd/templ@$(TEMPL_VERSION) generate; \
 	else echo 'make: no .templ files, nothing to generate'; fi
+
+# CI runs this: the generated views must be what the .templ files say.
+check-generated: generate
+	@if ! git diff --quiet -- '*_templ.go' || [[ -n "$$(git ls-files --others --exclude-standard -- '*_templ.go')" ]]; then \
+		git status --short -- '*_templ.go'; \
+		echo 'make: templ generate changed the committed views; run make generate and commit the result' >&2; exit 1; \
+	fi
 
 clean:
 	rm -rf bin

@@ -5,8 +5,11 @@
 # bin/wxfake, migrates, starts the fake WeChat API and the server, makes sure a platform
 # API key and a "demo" tenant exist, prints how to use them, and runs until Ctrl-C.
 #
+# Also creates a demo platform admin for the web console and prints its sign-in.
+#
 # State kept between runs, in .dev/ (gitignored): master.key (dev master key), apikey
-# (platform_admin API key), wxfake.log. Unless DATABASE_URL is set, the data lives in a
+# (platform_admin API key), admin.password (the demo admin's password), server.log (the
+# server's request log, kept off the terminal so the banner stays readable), wxfake.log. Unless DATABASE_URL is set, the data lives in a
 # database "miniauth_dev" on the server services.sh found (recreated if master.key is new).
 # Overridable: MINIAUTH_ADDR (127.0.0.1:8080), MINIAUTH_PUBLIC_URL (http://localhost:<port>), MINIAUTH_DEV_WXFAKE_ADDR (127.0.0.1:9480).
 set -euo pipefail
@@ -20,6 +23,7 @@ DEMO_APPID=wx0demo0000000001
 DEMO_SECRET=demo-app-secret-0001
 DEMO_OPEN_PLATFORM=demo-open-platform
 DEV_DB=miniauth_dev
+DEMO_ADMIN=admin@miniauth.local
 
 log() { printf 'run: %s\n' "$*" >&2; }
 die() {
@@ -194,13 +198,16 @@ if [[ ! -s $DEV_DIR/apikey ]]; then
 	)
 fi
 
-log "starting miniauth serve on $MINIAUTH_ADDR"
-bin/miniauth serve </dev/null &
+log "starting miniauth serve on $MINIAUTH_ADDR (log: $DEV_DIR/server.log)"
+bin/miniauth serve </dev/null >>"$DEV_DIR/server.log" 2>&1 &
 SERVER_PID=$!
 PIDS+=("$SERVER_PID")
 for ((i = 0; ; i++)); do
 	[[ $(http_status "$API_URL/readyz") == 200 ]] && break
-	kill -0 "$SERVER_PID" 2>/dev/null || die "miniauth serve exited"
+	kill -0 "$SERVER_PID" 2>/dev/null || {
+		tail -n 20 "$DEV_DIR/server.log" >&2
+		die "miniauth serve exited"
+	}
 	((i < 120)) || die "miniauth did not become ready at $API_URL/readyz within 60s"
 	sleep 0.5
 done
@@ -234,17 +241,37 @@ case $status in
 esac
 rm -f "$body"
 
+# ---------------------------------------------------------------- console admin
+
+if [[ ! -s $DEV_DIR/admin.password ]]; then
+	(
+		umask 077
+		head -c 12 /dev/urandom | base64 | tr -d '/+=' >"$DEV_DIR/admin.password"
+	)
+fi
+ADMIN_PASSWORD=$(<"$DEV_DIR/admin.password")
+if out=$(bin/miniauth admin create --email "$DEMO_ADMIN" --role platform_admin <<<"$ADMIN_PASSWORD" 2>&1); then
+	log "created console admin $DEMO_ADMIN"
+elif [[ $out == *exists* || $out == *conflict* ]]; then
+	log "console admin $DEMO_ADMIN exists"
+else
+	log "warning: creating console admin $DEMO_ADMIN: $out"
+fi
+
 # ---------------------------------------------------------------- tell the developer
 
 cat >&2 <<EOF
 
 miniauth is running (pid $SERVER_PID) on $MINIAUTH_ADDR, public URL $PUBLIC_URL
 
+  Console      $PUBLIC_URL/admin/
+               sign in as $DEMO_ADMIN with password $ADMIN_PASSWORD   (kept in $DEV_DIR/admin.password)
   API          $PUBLIC_URL/api/v1   (OpenAPI: $PUBLIC_URL/api/v1/openapi.json, metrics: $PUBLIC_URL/metrics)
   API key      $API_KEY   (platform_admin, kept in $DEV_DIR/apikey)
   Fake WeChat  $FAKE_URL   (appid $DEMO_APPID, log in $DEV_DIR/wxfake.log)
   Database     ${DATABASE_URL}
   Redis        ${REDIS_URL}
+  Server log   $DEV_DIR/server.log   (tail -f it in another terminal)
 
 List tenants:
   curl -s $PUBLIC_URL/api/v1/tenants -H 'Authorization: Bearer $API_KEY'
