@@ -171,7 +171,9 @@ func (h *Handler) csrf(c *gin.Context) {
 		return
 	}
 	if !h.sameOrigin(c.Request) {
-		h.refuseCSRF(c)
+		// Most often the console was opened under another address than
+		// MINIAUTH_PUBLIC_URL (127.0.0.1 for localhost): say which one.
+		h.errorPage(c, http.StatusForbidden, views.T(c.Request.Context(), "error.origin", h.origin))
 		return
 	}
 	c.Next()

@@ -21,6 +21,7 @@ func init() {
 		"error.429.detail": {"Wait a moment and try again.", "请稍候再试。"},
 		"error.500.detail": {"The request could not be completed. It has been logged.", "请求未能完成，已记录日志。"},
 		"error.csrf":       {"This form has expired. Reload the page and try again.", "表单已过期，请刷新页面后重试。"},
+		"error.origin":     {"This form was not sent from %s, the console's address (MINIAUTH_PUBLIC_URL). Open the console there and try again.", "此表单不是从控制台地址 %s（MINIAUTH_PUBLIC_URL）提交的。请在该地址打开控制台后重试。"},
 		"common.save":      {"Save", "保存"},
 		"common.cancel":    {"Cancel", "取消"},
 		"common.next":      {"Next page", "下一页"},
