@@ -156,7 +156,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	consoleSessions := admin.NewConsoleSessions(db, a.bus)
 	ui := console.New(console.Deps{
 		Tenants: store, Users: users, Bans: bans, APIKeys: apiKeys, Accounts: accounts, Audit: audit, Authz: authz,
-		Sessions: consoleSessions, SignIn: admin.NewSignInGuard(limits, rdb, cfg.RedisPrefix),
+		Sessions: consoleSessions, SignIn: admin.NewSignInGuard(limits, rdb, cfg.RedisPrefix), Stats: stats,
 		RateDefaults: cfg.RateLimits, PublicURL: cfg.PublicURL, Log: log,
 	})
 	web.ServeAssets(r)
