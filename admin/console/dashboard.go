@@ -70,4 +70,3 @@ func (h *Handler) dashboard(c *gin.Context) {
 	}
 	h.render(c, http.StatusOK, views.Dashboard(m))
 }
-
