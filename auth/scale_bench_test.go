@@ -2,7 +2,6 @@ package auth_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -19,11 +18,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/miniauth/miniauth/auth"
-	"github.com/miniauth/miniauth/migrations"
-	"github.com/miniauth/miniauth/migrations/dbtest"
-	"github.com/miniauth/miniauth/tenant"
+	"github.com/miniauth/miniauth/auth/authtest"
 	"github.com/miniauth/miniauth/tenant/changes/changestest"
-	"github.com/miniauth/miniauth/tenant/seal"
 )
 
 // BenchmarkUserList1M measures the management user list (Service.ListUsers)
@@ -34,9 +30,11 @@ import (
 //
 //	go test -run '^$' -bench UserList1M -benchtime 1x -timeout 30m ./auth/
 //
-// Seeding a fresh database (dbtest) takes 30-40 s on two cores. To seed once and
-// reuse the data across runs, or to run EXPLAIN by hand against it, name a
-// database of your own; the benchmark migrates it, seeds it on first use and
+// The fixture is authtest's (ScaleDB, ScaleTenants), shared with
+// BenchmarkDashboard and the console's BenchmarkPages1M. Seeding a fresh
+// database (dbtest) takes 30-40 s on two cores. To seed once and reuse the
+// data across runs, or to run EXPLAIN by hand against it, name a database
+// of your own; the benchmark migrates it, seeds it on first use and
 // afterwards finds the two tenants by slug and skips seeding:
 //
 //	createdb -h 127.0.0.1 -U postgres miniauth_scale
@@ -54,10 +52,10 @@ import (
 func BenchmarkUserList1M(b *testing.B) {
 	ctx := context.Background()
 	trace := &scaleTracer{}
-	db := scaleOpen(b, trace)
+	db := authtest.ScaleDB(b, trace)
 
 	// The second tenant lands in another partition, which pruning skips.
-	big := scaleTenants(b, db, []scaleSpec{{"scale-1m", 1_000_000}, {"scale-100k", 100_000}})[0]
+	big := authtest.ScaleTenants(b, db, []authtest.ScaleSpec{{Slug: "scale-1m", Users: 1_000_000}, {Slug: "scale-100k", Users: 100_000}})[0]
 	scaleLogPartitions(b, db)
 
 	svc := auth.NewUsers(db, auth.NewSessions(db, changestest.New()))
@@ -121,20 +119,20 @@ func BenchmarkUserList1M(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(0, "ns/op") // the time of the whole sweep means nothing
 
-	scaleLogf(b, "ListUsers on a tenant of 1,000,000 users, Limit %d, %d runs per kind (fewer when a kind spends over %s):", perPage, runs, budget)
-	scaleLogf(b, "%-16s %5s %9s %9s %9s %9s  %s", "kind", "n", "rows/pg", "p50 ms", "p95 ms", "max ms", "query")
+	authtest.Logf(b, "ListUsers on a tenant of 1,000,000 users, Limit %d, %d runs per kind (fewer when a kind spends over %s):", perPage, runs, budget)
+	authtest.Logf(b, "%-16s %5s %9s %9s %9s %9s  %s", "kind", "n", "rows/pg", "p50 ms", "p95 ms", "max ms", "query")
 	var over []int
 	worst := 0.0
 	for k, kind := range kinds {
 		st := stats[k]
 		slices.Sort(st.lat)
-		p50, p95, pmax := scaleMS(scalePct(st.lat, 0.50)), scaleMS(scalePct(st.lat, 0.95)), scaleMS(st.lat[len(st.lat)-1])
+		p50, p95, pmax := authtest.Millis(authtest.Percentile(st.lat, 0.50)), authtest.Millis(authtest.Percentile(st.lat, 0.95)), authtest.Millis(st.lat[len(st.lat)-1])
 		mark := ""
 		if p95 >= 50 {
 			mark = "  <-- over 50 ms"
 			over = append(over, k)
 		}
-		scaleLogf(b, "%-16s %5d %9.1f %9.2f %9.2f %9.2f  %s%s", kind.name, len(st.lat),
+		authtest.Logf(b, "%-16s %5d %9.1f %9.2f %9.2f %9.2f  %s%s", kind.name, len(st.lat),
 			float64(st.rows)/float64(len(st.lat)), p50, p95, pmax, kind.desc, mark)
 		b.ReportMetric(p95, "p95-ms-"+kind.name)
 		worst = math.Max(worst, p95)
@@ -145,7 +143,7 @@ func BenchmarkUserList1M(b *testing.B) {
 	explain := os.Getenv("MINIAUTH_EXPLAIN")
 	if explain == "" {
 		if len(over) > 0 {
-			scaleLogf(b, "%d kinds over budget; MINIAUTH_EXPLAIN=1 logs their plans", len(over))
+			authtest.Logf(b, "%d kinds over budget; MINIAUTH_EXPLAIN=1 logs their plans", len(over))
 		}
 		return
 	}
@@ -188,11 +186,6 @@ type scaleSample struct {
 	unionid, nickname, phone *string
 }
 
-// scaleWords are the nickname stems the seed uses (nickname = stem + number,
-// or rarely 'Zephyr' + number).
-var scaleWords = []string{"Lucky", "sunny", "小明", "小红", "Tiger", "panda", "Coco", "momo", "kiki", "阿杰",
-	"Summer", "winter", "Leo", "amy", "Jack", "rose", "天天", "lily", "Max", "nina"}
-
 func scaleKinds(s []scaleSample) []scaleKind {
 	var unions, phones []scaleSample
 	for _, u := range s {
@@ -223,10 +216,10 @@ func scaleKinds(s []scaleSample) []scaleKind {
 		{"openid-6", "q=openid[:6] (~1 hit)", q(func(r *rand.Rand) string { return pick(r, s).openid[:6] })},
 		{"openid-full", "q=full openid (1 hit)", q(func(r *rand.Rand) string { return pick(r, s).openid })},
 		{"nick-common", "q=nickname stem, random case (~20k hits)", q(func(r *rand.Rand) string {
-			return randCase(r, scaleWords[r.IntN(len(scaleWords))])
+			return randCase(r, authtest.ScaleWords[r.IntN(len(authtest.ScaleWords))])
 		})},
 		{"nick-mid", "q=stem+digit, random case (~2k hits: the walk/sort crossover)", q(func(r *rand.Rand) string {
-			return randCase(r, scaleWords[r.IntN(len(scaleWords))]) + fmt.Sprint(1+r.IntN(9))
+			return randCase(r, authtest.ScaleWords[r.IntN(len(authtest.ScaleWords))]) + fmt.Sprint(1+r.IntN(9))
 		})},
 		{"nick-rare", "q='zephyr'[+digit], random case (~80 or ~8 hits)", q(func(r *rand.Rand) string {
 			w := randCase(r, "Zephyr")
@@ -236,7 +229,7 @@ func scaleKinds(s []scaleSample) []scaleKind {
 			return w
 		})},
 		{"nick-none", "q=stem+'zz' (0 hits, inside the nickname range)", q(func(r *rand.Rand) string {
-			return randCase(r, scaleWords[r.IntN(len(scaleWords))]) + "zz"
+			return randCase(r, authtest.ScaleWords[r.IntN(len(authtest.ScaleWords))]) + "zz"
 		})},
 		{"phone-138", "q='138' (~200k hits)", q(func(*rand.Rand) string { return "138" })},
 		{"phone-mid", "q='138'+2 digits (~2k hits: the walk/sort crossover)", q(func(r *rand.Rand) string {
@@ -259,7 +252,7 @@ func scaleKinds(s []scaleSample) []scaleKind {
 			return auth.UserFilter{Status: "disabled", Before: cursor(r)}
 		}},
 		scaleKind{"q+disabled", "status=disabled + q in {stem, '138', openid[:3]}", func(r *rand.Rand) auth.UserFilter {
-			qs := []string{scaleWords[r.IntN(len(scaleWords))], "138", pick(r, s).openid[:3]}
+			qs := []string{authtest.ScaleWords[r.IntN(len(authtest.ScaleWords))], "138", pick(r, s).openid[:3]}
 			return auth.UserFilter{Status: "disabled", Query: qs[r.IntN(len(qs))]}
 		}},
 		scaleKind{"q-deep", "any search kind above, before a random id", func(r *rand.Rand) auth.UserFilter {
@@ -288,227 +281,6 @@ func scaleSampleUsers(b *testing.B, db *pgxpool.Pool, tenantID int64) []scaleSam
 	return s
 }
 
-// scaleOpen returns the database to measure: MINIAUTH_SCALE_DB (migrated
-// here, and possibly already seeded) or a fresh dbtest database.
-func scaleOpen(b *testing.B, trace pgx.QueryTracer) *pgxpool.Pool {
-	url := os.Getenv("MINIAUTH_SCALE_DB")
-	if url == "" {
-		url = dbtest.Database(b)
-	}
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg.ConnConfig.Tracer = trace
-	db, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(db.Close)
-	if _, err := migrations.Apply(context.Background(), db); err != nil {
-		b.Fatal(err)
-	}
-	return db
-}
-
-// scaleTenants returns the ids of tenants with these slugs and user counts,
-// creating and seeding those without a completed seed. A tenant's name marks
-// its seed complete, so an interrupted one is redone.
-func scaleTenants(b *testing.B, db *pgxpool.Pool, specs []scaleSpec) []int64 {
-	ctx := context.Background()
-	ids := make([]int64, len(specs))
-	var todo []int
-	for i, sp := range specs {
-		var name string
-		err := db.QueryRow(ctx, `SELECT id, name FROM tenants WHERE slug = $1`, sp.slug).Scan(&ids[i], &name)
-		switch {
-		case err == nil && name == sp.doneName():
-			continue
-		case err == nil:
-			scaleLogf(b, "%s: incomplete seed, redoing it", sp.slug)
-			scaleExec(b, db, `DELETE FROM users WHERE tenant_id = $1`, ids[i])
-			scaleExec(b, db, `DELETE FROM tenants WHERE id = $1`, ids[i])
-		case !errors.Is(err, pgx.ErrNoRows):
-			b.Fatal(err)
-		}
-		todo = append(todo, i)
-	}
-	if len(todo) == 0 {
-		scaleEnsureIndexes(b, db)
-		return ids
-	}
-
-	sealer, err := seal.New(make([]byte, 32))
-	if err != nil {
-		b.Fatal(err)
-	}
-	store := tenant.NewStore(db, sealer, nil)
-	for _, i := range todo {
-		t, err := store.Create(ctx, tenant.NewTenant{
-			Slug: specs[i].slug, Name: "scale benchmark (seeding)",
-			WeChatAppID: "wx0123456789abcdef", WeChatSecret: "scale-secret-0123",
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		ids[i] = t.ID
-	}
-
-	start := time.Now()
-	// Maintaining the four search indexes row by row costs more than the
-	// rest of the insert; building them afterwards is several times faster.
-	// (Built at once, they are denser than indexes grown by random inserts.)
-	defs := scaleSearchIndexes(b, db)
-	for _, d := range defs {
-		scaleExec(b, db, `DROP INDEX IF EXISTS `+pgx.Identifier{d.name}.Sanitize())
-	}
-	// Ids are UUIDv7-shaped and ascend with i (one every span/n ms over the
-	// last two years), so the heap is in id order as after years of
-	// logins. Everything else derives from md5 of the row number or from
-	// random(). generate_series yields i in order, so no ORDER BY (and no
-	// sort of a million wide rows) is needed.
-	const seed = `
-INSERT INTO users (tenant_id, id, openid, unionid, nickname, avatar_url, phone, status,
-                   session_key_sealed, created_at, updated_at, last_login_at, last_login_ip)
-SELECT $1::bigint,
-       (lpad(to_hex(ts), 12, '0') || '7' || substr(h, 1, 3) || '8' || substr(h, 4, 15))::uuid,
-       'o' || translate(substr(encode(decode(h || substr(h, 1, 10), 'hex'), 'base64'), 1, 27), '+/', '-_'),
-       CASE WHEN u < 0.30 THEN
-           'o' || translate(substr(encode(decode(md5(h) || substr(h, 11, 10), 'hex'), 'base64'), 1, 27), '+/', '-_') END,
-       CASE WHEN n < 0.40 THEN
-           CASE WHEN w < 0.0002 THEN 'Zephyr' || (i % 1000)
-                ELSE ($5::text[])[1 + floor(w * cardinality($5::text[]))::int] || floor(m * 10000)::int
-           END END,
-       CASE WHEN n < 0.40 THEN 'https://thirdwx.qlogo.cn/mmopen/vi_32/' || h || '/132' END,
-       CASE WHEN p < 0.20 THEN '138' || lpad(floor(e * 100000000)::int::text, 8, '0') END,
-       CASE WHEN d < 0.02 THEN 'disabled' ELSE 'active' END,
-       decode(h || h || substr(h, 1, 18), 'hex'),
-       at, at, at + interval '1 hour',
-       '10.0.0.0'::inet + floor(e * 16777216)::int
-FROM (
-    SELECT i, ts, to_timestamp(ts / 1000.0) AS at, md5($1::bigint || ':' || i) AS h,
-           random() AS u, random() AS n, random() AS w, random() AS m, random() AS p, random() AS d, random() AS e
-    FROM generate_series(1, $2::int) AS i, LATERAL (SELECT $3::bigint + i * $4::bigint AS ts) t
-) s`
-	span := int64(2 * 365 * 24 * time.Hour / time.Millisecond)
-	base := time.Now().UnixMilli() - span
-	// One statement per tenant, so ids arrive in order and the id index
-	// grows at its right edge as under real logins (two interleaved
-	// streams leave its pages half empty); the tenants load side by side.
-	var stmts []func(context.Context) error
-	for _, i := range todo {
-		n := specs[i].users
-		stmts = append(stmts, func(ctx context.Context) error {
-			_, err := db.Exec(ctx, seed, ids[i], n, base, span/int64(n), scaleWords)
-			return err
-		})
-	}
-	scaleParallel(b, stmts)
-	inserted := time.Since(start)
-	scaleEnsureIndexes(b, db, defs...)
-	indexed := time.Since(start)
-	scaleExec(b, db, `VACUUM (ANALYZE) users`)
-	for _, i := range todo {
-		scaleExec(b, db, `UPDATE tenants SET name = $2 WHERE id = $1`, ids[i], specs[i].doneName())
-	}
-	scaleLogf(b, "seeded %d tenants in %s (insert %s, search indexes %s, vacuum analyze %s)", len(todo),
-		time.Since(start).Round(time.Millisecond), inserted.Round(time.Millisecond),
-		(indexed - inserted).Round(time.Millisecond), (time.Since(start) - indexed).Round(time.Millisecond))
-	return ids
-}
-
-type scaleSpec struct {
-	slug  string
-	users int
-}
-
-func (s scaleSpec) doneName() string { return fmt.Sprintf("scale benchmark, %d users", s.users) }
-
-type scaleIndex struct{ name, def string }
-
-// scaleSearchIndexes lists the indexes on users that back no constraint
-// (the search indexes), as the migrations define them.
-func scaleSearchIndexes(b *testing.B, db *pgxpool.Pool) []scaleIndex {
-	rows, err := db.Query(context.Background(), `
-		SELECT c.relname, pg_get_indexdef(i.indexrelid)
-		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-		WHERE i.indrelid = 'users'::regclass
-		  AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
-		ORDER BY c.relname`)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (scaleIndex, error) {
-		var x scaleIndex
-		err := row.Scan(&x.name, &x.def)
-		return x, err
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return defs
-}
-
-// scaleEnsureIndexes (re)creates the search indexes: defs, or when none are
-// given those of a freshly migrated database, so a reused database whose
-// seeding was interrupted gets them back.
-func scaleEnsureIndexes(b *testing.B, db *pgxpool.Pool, defs ...scaleIndex) {
-	if len(defs) == 0 {
-		ref, err := pgxpool.New(context.Background(), dbtest.Database(b))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defs = scaleSearchIndexes(b, ref)
-		ref.Close()
-	}
-	var stmts []func(context.Context) error
-	for _, d := range defs {
-		// A partitioned index is shown as ON ONLY, which would not build
-		// the partitions' indexes.
-		def := strings.Replace(d.def, "CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1)
-		def = strings.Replace(def, " ON ONLY ", " ON ", 1)
-		stmts = append(stmts, func(ctx context.Context) error {
-			return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-				if _, err := tx.Exec(ctx, `SET LOCAL maintenance_work_mem = '256MB'`); err != nil {
-					return err
-				}
-				_, err := tx.Exec(ctx, def)
-				return err
-			})
-		})
-	}
-	scaleParallel(b, stmts)
-}
-
-// scaleParallel runs fns two at a time (the machine has two cores).
-func scaleParallel(b *testing.B, fns []func(context.Context) error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	var wg sync.WaitGroup
-	errs := make([]error, len(fns))
-	sem := make(chan struct{}, 2)
-	for i, fn := range fns {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			errs[i] = fn(ctx)
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		b.Fatal(err)
-	}
-}
-
-func scaleExec(b *testing.B, db *pgxpool.Pool, sql string, args ...any) {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	if _, err := db.Exec(ctx, sql, args...); err != nil {
-		b.Fatalf("%s: %v", sql, err)
-	}
-}
-
 func scaleLogPartitions(b *testing.B, db *pgxpool.Pool) {
 	rows, err := db.Query(context.Background(), `
 		SELECT t.slug, u.tableoid::regclass::text, count(*)
@@ -523,7 +295,7 @@ func scaleLogPartitions(b *testing.B, db *pgxpool.Pool) {
 		if err := rows.Scan(&slug, &part, &n); err != nil {
 			b.Fatal(err)
 		}
-		scaleLogf(b, "tenant %s: %d users in %s", slug, n, part)
+		authtest.Logf(b, "tenant %s: %d users in %s", slug, n, part)
 	}
 	if err := rows.Err(); err != nil {
 		b.Fatal(err)
@@ -544,7 +316,7 @@ func scaleLogPlanCache(b *testing.B, db *pgxpool.Pool) {
 				var generic, custom int64
 				if rows.Scan(&stmt, &generic, &custom) == nil {
 					_, where, _ := strings.Cut(stmt, " WHERE ")
-					scaleLogf(b, "plan cache (conn %d): generic %4d custom %4d  WHERE %s", c.Conn().PgConn().PID(), generic, custom, where)
+					authtest.Logf(b, "plan cache (conn %d): generic %4d custom %4d  WHERE %s", c.Conn().PgConn().PID(), generic, custom, where)
 				}
 			}
 			rows.Close()
@@ -570,7 +342,7 @@ func scaleExplain(b *testing.B, db *pgxpool.Pool, kind, sql string, args []any) 
 		if err != nil {
 			b.Fatalf("explain %s: %v", kind, err)
 		}
-		scaleLogf(b, "EXPLAIN %s, %s plan, args %v:\n%s", kind, label, args, strings.Join(lines, "\n"))
+		authtest.Logf(b, "EXPLAIN %s, %s plan, args %v:\n%s", kind, label, args, strings.Join(lines, "\n"))
 	}
 	explain("custom", `EXPLAIN (ANALYZE, BUFFERS) `+sql, args...)
 
@@ -620,23 +392,3 @@ func (t *scaleTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.Tr
 }
 
 func (t *scaleTracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-
-// scalePct is the nearest-rank percentile of sorted durations.
-func scalePct(sorted []time.Duration, q float64) time.Duration {
-	i := int(math.Ceil(q*float64(len(sorted)))) - 1
-	return sorted[max(i, 0)]
-}
-
-func scaleMS(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// scaleLogf logs through b.Logf under -v, which streams benchmark logs
-// whole; otherwise to stdout, since go test cuts a benchmark's log to ten
-// lines and the report is longer.
-func scaleLogf(b *testing.B, format string, args ...any) {
-	b.Helper()
-	if testing.Verbose() {
-		b.Logf(format, args...)
-		return
-	}
-	fmt.Printf(format+"\n", args...)
-}
