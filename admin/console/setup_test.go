@@ -65,12 +65,18 @@ type testBundle struct {
 
 var admins atomic.Int64
 
-// setup builds a bundle; change adjusts the console's Deps before the
-// routes are registered.
+// setup builds a bundle on a fresh database; change adjusts the
+// console's Deps before the routes are registered.
 func setup(t testing.TB, change ...func(*console.Deps)) *testBundle {
 	t.Helper()
+	return setupOn(t, dbtest.Pool(t), change...)
+}
+
+// setupOn is setup on a migrated database of the caller's, such as a
+// benchmark's scale fixture (authtest.ScaleDB).
+func setupOn(t testing.TB, db *pgxpool.Pool, change ...func(*console.Deps)) *testBundle {
+	t.Helper()
 	ctx := context.Background()
-	db := dbtest.Pool(t)
 	rdb, prefix := dbtest.Redis(t)
 	log := slog.New(web.LogHandler{Handler: slog.NewTextHandler(io.Discard, nil)})
 	if os.Getenv("CONSOLE_TEST_LOG") != "" {
