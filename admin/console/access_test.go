@@ -354,3 +354,12 @@ func TestAuditScreen(t *testing.T) {
 	ta.get(t, "/admin/audit?tenant=beta").want(t, http.StatusForbidden)
 	ta.get(t, "/admin/audit?tenant=no-such").want(t, http.StatusForbidden)
 }
+
+func TestAuditFilterErrorsUnderHTMX(t *testing.T) {
+	b := setup(t)
+	c := b.signIn(t, admin.RolePlatformAdmin, "")
+	frag := c.htmx(t, http.MethodGet, "/admin/audit", url.Values{"until": {"soon"}}).want(t, http.StatusOK)
+	if frag.find("form-error").Length() != 1 || frag.find("empty").Length() != 0 {
+		t.Errorf("the fragment does not say the filter is wrong: %s", frag.Body)
+	}
+}

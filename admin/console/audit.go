@@ -76,7 +76,13 @@ func (h *Handler) auditPage(c *gin.Context) {
 	}
 	status := http.StatusOK
 	if len(m.Filter.Errors) > 0 {
+		m.Filter.Error = views.T(ctx, "audit.bad_filter")
 		status = http.StatusBadRequest
+		if htmx(c) {
+			// htmx swaps only successful answers; the fragment says
+			// what is wrong.
+			status = http.StatusOK
+		}
 	} else {
 		entries, err := h.Audit.List(ctx, f)
 		if err != nil {

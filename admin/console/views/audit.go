@@ -22,5 +22,6 @@ func init() {
 		"audit.platform":      {"Platform", "平台"},
 		"audit.bad_time":      {"must be a date and time", "必须是日期和时间"},
 		"audit.too_long":      {"is too long", "过长"},
+		"audit.bad_filter":    {"Correct the marked filters.", "请更正标出的筛选条件。"},
 	})
 }
