@@ -35,12 +35,12 @@ func (h *Handler) adminsModel(c *gin.Context) (views.AdminsPage, error) {
 		}
 		after = &id
 	}
-	accounts, err := h.Accounts.List(c.Request.Context(), pageSize+1, after)
+	accounts, err := h.Accounts.List(c.Request.Context(), accessPageSize+1, after)
 	if err != nil {
 		return m, err
 	}
-	if len(accounts) > pageSize {
-		accounts = accounts[:pageSize]
+	if len(accounts) > accessPageSize {
+		accounts = accounts[:accessPageSize]
 		m.Next = "/admin/admins?after=" + accounts[len(accounts)-1].ID.String()
 	}
 	for _, a := range accounts {
@@ -98,7 +98,7 @@ func accountErrors(c *gin.Context, f *views.Form, err error) bool {
 	var invalid *tenant.ValidationError
 	switch {
 	case errors.As(err, &invalid):
-		fieldErrors(c, f, invalid)
+		formErrors(c, f, invalid)
 	case errors.Is(err, tenant.ErrConflict):
 		f.Errors["email"] = views.T(c.Request.Context(), "admins.email_taken")
 	default:

@@ -31,8 +31,8 @@ func (h *Handler) accessRoutes(s *gin.RouterGroup) {
 	s.GET("/audit", h.auditPage)
 }
 
-// pageSize is the rows of one list page.
-const pageSize = 50
+// accessPageSize is the rows of one page of the access screens.
+const accessPageSize = 50
 
 // tenantOptionLimit caps the tenants a select lists, so a page stays
 // small; past it the views ask for a slug instead.
@@ -121,12 +121,12 @@ func (h *Handler) apiKeysModel(c *gin.Context) (views.APIKeysPage, error) {
 		}
 		before = &id
 	}
-	keys, err := h.APIKeys.List(ctx, tenantID, pageSize+1, before)
+	keys, err := h.APIKeys.List(ctx, tenantID, accessPageSize+1, before)
 	if err != nil {
 		return m, err
 	}
-	if len(keys) > pageSize {
-		keys = keys[:pageSize]
+	if len(keys) > accessPageSize {
+		keys = keys[:accessPageSize]
 		q := url.Values{"before": {keys[len(keys)-1].ID.String()}}
 		if slug != "" {
 			q.Set("tenant", slug)
@@ -211,18 +211,18 @@ func (h *Handler) apiKeyFormError(c *gin.Context, name, role, slug string, inval
 		return
 	}
 	m.Create.Values = map[string]string{"name": name, "role": role, "tenant": slug}
-	fieldErrors(c, &m.Create.Form, invalid)
+	formErrors(c, &m.Create.Form, invalid)
 	h.render(c, http.StatusBadRequest, views.APIKeys(m))
 }
 
-// fieldErrors puts a domain validation error beside the form's fields.
-func fieldErrors(c *gin.Context, f *views.Form, invalid *tenant.ValidationError) {
+// formErrors puts a domain validation error beside the form's fields.
+func formErrors(c *gin.Context, f *views.Form, invalid *tenant.ValidationError) {
 	if f.Errors == nil {
 		f.Errors = map[string]string{}
 	}
-	for _, fe := range invalid.Fields {
-		f.Errors[fe.Field] = views.FieldMessage(c.Request.Context(), fe.Message)
-	}
+	invalid.EachField(func(field, message string) {
+		f.Errors[field] = views.FieldMessage(c.Request.Context(), message)
+	})
 }
 
 func (h *Handler) revokeAPIKey(c *gin.Context) {

@@ -40,7 +40,7 @@ func (h *Handler) auditPage(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	f := admin.AuditFilter{TenantID: tenantID, Limit: pageSize + 1}
+	f := admin.AuditFilter{TenantID: tenantID, Limit: accessPageSize + 1}
 	m.Filter.Values["tenant"] = slug
 	text := func(name string, maxLen int) string {
 		v := c.Query(name)
@@ -89,8 +89,8 @@ func (h *Handler) auditPage(c *gin.Context) {
 			h.fail(c, err)
 			return
 		}
-		if len(entries) > pageSize {
-			entries = entries[:pageSize]
+		if len(entries) > accessPageSize {
+			entries = entries[:accessPageSize]
 			q := url.Values{}
 			for _, k := range []string{"tenant", "actor", "action", "from", "until"} {
 				if v := m.Filter.Values[k]; v != "" {
