@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"github.com/google/uuid"
+
 	"github.com/miniauth/miniauth/tenant"
 )
 
@@ -56,4 +58,38 @@ func (a *Authorizer) require(sub, dom, obj, act string) error {
 		return ErrForbidden
 	}
 	return nil
+}
+
+// ScopeAccess decides whether sub may do act on obj in the domain a
+// request names by a tenant slug in its body or query ("" is the
+// platform), for resources that are not under a tenant's URL: API keys
+// and the audit log. It is TenantAccess, except that an unknown slug is a
+// field error (tenant) for callers who could see every tenant.
+func (a *Authorizer) ScopeAccess(ctx context.Context, tenants TenantGetter, sub, slug, obj, act string) (*tenant.Tenant, error) {
+	t, err := a.TenantAccess(ctx, tenants, sub, slug, obj, act)
+	if errors.Is(err, tenant.ErrNotFound) {
+		return nil, tenant.Invalid("tenant", "no tenant has this slug")
+	}
+	return t, err
+}
+
+// APIKeyAccess returns the live key id if sub may do act on it, in the
+// domain the key acts in. A caller who could not see every key learns
+// only ErrForbidden about keys that do not exist.
+func (a *Authorizer) APIKeyAccess(ctx context.Context, keys *APIKeys, sub string, id uuid.UUID, act string) (APIKey, error) {
+	k, err := keys.Get(ctx, id)
+	if errors.Is(err, tenant.ErrNotFound) && a.require(sub, PlatformDomain, ObjAPIKeys, act) != nil {
+		return APIKey{}, ErrForbidden
+	}
+	if err != nil {
+		return APIKey{}, err
+	}
+	dom := PlatformDomain
+	if k.TenantID != nil {
+		dom = TenantDomain(*k.TenantID)
+	}
+	if err := a.require(sub, dom, ObjAPIKeys, act); err != nil {
+		return APIKey{}, err
+	}
+	return k, nil
 }

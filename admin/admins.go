@@ -350,3 +350,42 @@ func translate(err error) error {
 	}
 	return err
 }
+
+// bindingsView is the audited view of an account's roles: plain JSON
+// values, as they are stored in the diff.
+func bindingsView(bs []Binding) []any {
+	out := []any{}
+	for _, b := range bs {
+		var t any
+		if b.Tenant != nil {
+			t = *b.Tenant
+		}
+		out = append(out, map[string]any{"role": string(b.Role), "tenant": t})
+	}
+	return out
+}
+
+// AccountCreated is the audit entry of a new admin account; the password
+// shows only as set.
+func AccountCreated(a Account) Event {
+	return Event{Action: "admin.create", TargetType: "admin", TargetID: a.ID.String(),
+		Diff: Diff(nil, map[string]any{"email": a.Email, "roles": bindingsView(a.Roles), "password": "set"}, "password")}
+}
+
+// AccountUpdated is the audit entry of a patched account; a new password
+// shows only as changed.
+func AccountUpdated(before, after Account, passwordSet bool) Event {
+	view := func(a Account) map[string]any {
+		return map[string]any{"disabled": a.Disabled, "roles": bindingsView(a.Roles)}
+	}
+	diff := Diff(view(before), view(after))
+	if passwordSet {
+		diff["password"] = Change{From: Masked, To: Masked}
+	}
+	return Event{Action: "admin.update", TargetType: "admin", TargetID: after.ID.String(), Diff: diff}
+}
+
+// AccountDeleted is the audit entry of a deleted account.
+func AccountDeleted(id uuid.UUID) Event {
+	return Event{Action: "admin.delete", TargetType: "admin", TargetID: id.String()}
+}

@@ -183,3 +183,16 @@ func (s *APIKeys) Revoke(ctx context.Context, id uuid.UUID) error {
 	}
 	return nil
 }
+
+// APIKeyCreated is the audit entry of a new key; the key itself is never
+// in it.
+func APIKeyCreated(k APIKey) Event {
+	return Event{Action: "apikey.create", TenantID: k.TenantID, TenantSlug: deref(k.Tenant), TargetType: "apikey",
+		TargetID: k.ID.String(), Diff: Diff(nil, map[string]any{"name": k.Name, "role": k.Role, "tenant": k.Tenant})}
+}
+
+// APIKeyRevoked is the audit entry of a revoked key.
+func APIKeyRevoked(k APIKey) Event {
+	return Event{Action: "apikey.revoke", TenantID: k.TenantID, TenantSlug: deref(k.Tenant), TargetType: "apikey",
+		TargetID: k.ID.String()}
+}

@@ -29,8 +29,7 @@ func (h *Handler) createAdmin(c *gin.Context) {
 		return
 	}
 	h.Authz.Changed(c.Request.Context())
-	h.record(c, admin.Event{Action: "admin.create", TargetType: "admin", TargetID: a.ID.String(),
-		Diff: admin.Diff(nil, map[string]any{"email": a.Email, "roles": flatList(a.Roles), "password": "set"}, "password")})
+	h.record(c, admin.AccountCreated(a))
 	c.JSON(http.StatusCreated, a)
 }
 
@@ -97,14 +96,7 @@ func (h *Handler) updateAdmin(c *gin.Context) {
 		return
 	}
 	h.Authz.Changed(c.Request.Context())
-	view := func(a admin.Account) map[string]any {
-		return map[string]any{"disabled": a.Disabled, "roles": flatList(a.Roles)}
-	}
-	diff := admin.Diff(view(before), view(a))
-	if req.Password != nil {
-		diff["password"] = admin.Change{From: admin.Masked, To: admin.Masked}
-	}
-	h.record(c, admin.Event{Action: "admin.update", TargetType: "admin", TargetID: id.String(), Diff: diff})
+	h.record(c, admin.AccountUpdated(before, a, req.Password != nil))
 	c.JSON(http.StatusOK, a)
 }
 
@@ -118,15 +110,6 @@ func (h *Handler) deleteAdmin(c *gin.Context) {
 		return
 	}
 	h.Authz.Changed(c.Request.Context())
-	h.record(c, admin.Event{Action: "admin.delete", TargetType: "admin", TargetID: id.String()})
+	h.record(c, admin.AccountDeleted(id))
 	c.Status(http.StatusNoContent)
-}
-
-// flatList renders bindings as plain JSON values for audit diffs.
-func flatList(bs []admin.Binding) []any {
-	out := []any{}
-	for _, b := range bs {
-		out = append(out, flat(b))
-	}
-	return out
 }

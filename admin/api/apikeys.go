@@ -2,7 +2,6 @@ package api
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -13,35 +12,19 @@ import (
 	"github.com/miniauth/miniauth/web"
 )
 
-// tenantDomain resolves an optional tenant slug to its Casbin domain and
-// id; "" is the platform domain. An unknown slug is reported as forbidden
-// unless the caller could see every tenant.
-func (h *Handler) tenantDomain(c *gin.Context, slug, obj, act string) (dom string, id *int64, ok bool) {
-	if slug == "" {
-		dom = admin.PlatformDomain
-	} else {
-		rt, err := tenant.Tenant{}, tenant.ErrNotFound
-		if tenant.ValidSlug(slug) {
-			rt, err = h.Tenants.Get(c.Request.Context(), slug)
-		}
-		switch {
-		case errors.Is(err, tenant.ErrNotFound) && h.allowed(c, admin.PlatformDomain, obj, act):
-			fail(c, &tenant.ValidationError{Fields: []tenant.FieldError{{Field: "tenant", Message: "no tenant has this slug"}}})
-			return "", nil, false
-		case errors.Is(err, tenant.ErrNotFound):
-			fail(c, errForbidden)
-			return "", nil, false
-		case err != nil:
-			fail(c, err)
-			return "", nil, false
-		}
-		dom, id = admin.TenantDomain(rt.ID), &rt.ID
+// tenantDomain resolves an optional tenant slug to its tenant id (nil for
+// the platform domain) if the caller may do act on obj there
+// (admin.Authorizer.ScopeAccess).
+func (h *Handler) tenantDomain(c *gin.Context, slug, obj, act string) (id *int64, ok bool) {
+	t, err := h.Authz.ScopeAccess(c.Request.Context(), h.Tenants, caller(c).Subject, slug, obj, act)
+	if err != nil {
+		fail(c, err)
+		return nil, false
 	}
-	if !h.allowed(c, dom, obj, act) {
-		fail(c, errForbidden)
-		return "", nil, false
+	if t != nil {
+		id = &t.ID
 	}
-	return dom, id, true
+	return id, true
 }
 
 type createAPIKeyRequest struct {
@@ -69,7 +52,7 @@ func (h *Handler) createAPIKey(c *gin.Context) {
 		Tenant string `json:"tenant"`
 	}
 	_ = json.Unmarshal(body, &scope)
-	_, tenantID, ok := h.tenantDomain(c, scope.Tenant, admin.ObjAPIKeys, admin.ActWrite)
+	_, ok := h.tenantDomain(c, scope.Tenant, admin.ObjAPIKeys, admin.ActWrite)
 	if !ok {
 		return
 	}
@@ -84,13 +67,12 @@ func (h *Handler) createAPIKey(c *gin.Context) {
 		return
 	}
 	h.Authz.Changed(c.Request.Context())
-	h.record(c, admin.Event{Action: "apikey.create", TenantID: tenantID, TenantSlug: req.Tenant, TargetType: "apikey",
-		TargetID: k.ID.String(), Diff: admin.Diff(nil, map[string]any{"name": k.Name, "role": k.Role, "tenant": k.Tenant})})
+	h.record(c, admin.APIKeyCreated(k))
 	c.JSON(http.StatusCreated, createdAPIKey{APIKey: k, Key: plain})
 }
 
 func (h *Handler) listAPIKeys(c *gin.Context) {
-	_, tenantID, ok := h.tenantDomain(c, c.Query("tenant"), admin.ObjAPIKeys, admin.ActRead)
+	tenantID, ok := h.tenantDomain(c, c.Query("tenant"), admin.ObjAPIKeys, admin.ActRead)
 	if !ok {
 		return
 	}
@@ -113,22 +95,9 @@ func (h *Handler) revokeAPIKey(c *gin.Context) {
 		fail(c, tenant.ErrNotFound)
 		return
 	}
-	k, err := h.APIKeys.Get(c.Request.Context(), id)
-	if errors.Is(err, tenant.ErrNotFound) && !h.allowed(c, admin.PlatformDomain, admin.ObjAPIKeys, admin.ActWrite) {
-		// Tenant callers learn nothing about keys outside their tenant.
-		fail(c, errForbidden)
-		return
-	}
+	k, err := h.Authz.APIKeyAccess(c.Request.Context(), h.APIKeys, caller(c).Subject, id, admin.ActWrite)
 	if err != nil {
 		fail(c, err)
-		return
-	}
-	dom := admin.PlatformDomain
-	if k.TenantID != nil {
-		dom = admin.TenantDomain(*k.TenantID)
-	}
-	if !h.allowed(c, dom, admin.ObjAPIKeys, admin.ActWrite) {
-		fail(c, errForbidden)
 		return
 	}
 	if err := h.APIKeys.Revoke(c.Request.Context(), id); err != nil {
@@ -136,10 +105,6 @@ func (h *Handler) revokeAPIKey(c *gin.Context) {
 		return
 	}
 	h.Authz.Changed(c.Request.Context())
-	slug := ""
-	if k.Tenant != nil {
-		slug = *k.Tenant
-	}
-	h.record(c, admin.Event{Action: "apikey.revoke", TenantID: k.TenantID, TenantSlug: slug, TargetType: "apikey", TargetID: id.String()})
+	h.record(c, admin.APIKeyRevoked(k))
 	c.Status(http.StatusNoContent)
 }

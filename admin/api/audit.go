@@ -14,7 +14,7 @@ import (
 // listAudit answers GET /audit?tenant=&actor=&action=&since=&until=.
 // Tenant callers must name their own tenant.
 func (h *Handler) listAudit(c *gin.Context) {
-	_, tenantID, ok := h.tenantDomain(c, c.Query("tenant"), admin.ObjAudit, admin.ActRead)
+	tenantID, ok := h.tenantDomain(c, c.Query("tenant"), admin.ObjAudit, admin.ActRead)
 	if !ok {
 		return
 	}

@@ -241,6 +241,8 @@ type viewer struct {
 	Actor   admin.Actor
 	// tenantIDs are the tenants of the admin's role bindings.
 	tenantIDs []int64
+	// tenants are those tenants' rows, in the same order.
+	tenants []tenant.Tenant
 }
 
 func viewerOf(c *gin.Context) *viewer { return c.MustGet(viewerKey).(*viewer) }
@@ -276,6 +278,7 @@ func (h *Handler) session(c *gin.Context) {
 		}
 		if t, err := h.Tenants.Get(c.Request.Context(), *b.Tenant); err == nil {
 			v.tenantIDs = append(v.tenantIDs, t.ID)
+			v.tenants = append(v.tenants, t)
 		}
 	}
 	h.Authz.Known(v.Subject)

@@ -1,0 +1,38 @@
+package views
+
+func init() {
+	register(catalog{
+		"admins.title":                       {"Admins", "管理员"},
+		"admins.empty":                       {"No admin accounts.", "没有管理员账号。"},
+		"admins.email":                       {"Email", "邮箱"},
+		"admins.roles":                       {"Roles", "角色"},
+		"admins.role":                        {"Role", "角色"},
+		"admins.tenant":                      {"Tenant (for tenant roles)", "租户（租户角色需要）"},
+		"admins.no_tenant":                   {"None (platform_admin)", "无（platform_admin）"},
+		"admins.no_new_role":                 {"Add no role", "不添加角色"},
+		"admins.last_login":                  {"Last sign-in", "最近登录"},
+		"admins.you":                         {"(you)", "（您）"},
+		"admins.create":                      {"Create admin", "创建管理员"},
+		"admins.created":                     {"Admin %s created.", "管理员 %s 已创建。"},
+		"admins.initial_password":            {"Initial password (at least 12 characters)", "初始密码（至少 12 个字符）"},
+		"admins.back":                        {"Back to the admins", "返回管理员列表"},
+		"admins.edit":                        {"Edit", "编辑"},
+		"admins.current_roles":               {"Current roles", "当前角色"},
+		"admins.untick":                      {"Untick a role to remove it; add one below.", "取消勾选即移除该角色；可在下方添加角色。"},
+		"admins.disabled":                    {"Disabled (cannot sign in)", "停用（无法登录）"},
+		"admins.new_password":                {"New password (leave empty to keep)", "新密码（留空则不修改）"},
+		"admins.saved":                       {"Admin %s saved.", "管理员 %s 已保存。"},
+		"admins.delete":                      {"Delete admin", "删除管理员"},
+		"admins.delete_confirm":              {"Delete the admin %s? They are signed out at once.", "确定删除管理员 %s？其会话将立即结束。"},
+		"admins.deleted":                     {"Admin %s deleted.", "管理员 %s 已删除。"},
+		"admins.self_hint":                   {"This is your own account: you cannot disable it, delete it or give up platform_admin here, so the platform keeps an admin. Changing its password or roles signs you out.", "这是您自己的账号：为保证平台始终有管理员，此处不能停用、删除它或移除 platform_admin 角色。修改密码或角色后需要重新登录。"},
+		"admins.self_disable":                {"You cannot disable your own account.", "不能停用自己的账号。"},
+		"admins.self_demote":                 {"You cannot remove platform_admin from your own account.", "不能移除自己账号的 platform_admin 角色。"},
+		"admins.self_delete":                 {"You cannot delete your own account.", "不能删除自己的账号。"},
+		"admins.email_taken":                 {"an admin with this email exists", "已有使用此邮箱的管理员"},
+		"field: must be an email address":    {"must be an email address", "必须是邮箱地址"},
+		"field: must name at least one role": {"must name at least one role", "至少需要一个角色"},
+		"field: tenant roles need a tenant; platform_admin takes none": {"tenant roles need a tenant; platform_admin takes none", "租户角色需要指定租户；platform_admin 不能指定租户"},
+		"field: at most one role per tenant":                           {"at most one role per tenant", "每个租户最多一个角色"},
+	})
+}
