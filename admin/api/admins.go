@@ -126,7 +126,7 @@ func (h *Handler) deleteAdmin(c *gin.Context) {
 func flatList(bs []admin.Binding) []any {
 	out := []any{}
 	for _, b := range bs {
-		out = append(out, flat(b))
+		out = append(out, admin.Flat(b))
 	}
 	return out
 }
