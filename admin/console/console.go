@@ -49,6 +49,7 @@ type Deps struct {
 	Authz    *admin.Authorizer
 	Sessions Sessions
 	SignIn   SignInGuard
+	Stats    *auth.Stats
 	// Credentials checks a tenant's WeChat AppID/AppSecret pair for the
 	// tenant page's "test credentials" button; nil leaves the button out.
 	Credentials *auth.Credentials
