@@ -189,6 +189,7 @@ func (h *Handler) tenantModel(c *gin.Context, t tenant.Tenant) views.TenantPage 
 		CanBans:   h.allowed(c, dom, admin.ObjBans, admin.ActRead),
 		CanKeys:   h.allowed(c, dom, admin.ObjKeys, admin.ActRead),
 	}
+	m.Title = t.Name
 	m.CanTest = m.CanEdit && h.Credentials != nil
 	for _, f := range views.RateLimitFields {
 		m.Limits.Values[f] = t.RateLimits[f]

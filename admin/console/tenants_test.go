@@ -51,6 +51,7 @@ func wantRedirect(t testing.TB, p page, to string) {
 }
 
 func TestTenantCreateAndList(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	pa := b.signIn(t, admin.RolePlatformAdmin, "")
 
@@ -111,6 +112,7 @@ func TestTenantCreateAndList(t *testing.T) {
 }
 
 func TestTenantListSearchAndPages(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	for i := range 52 {
 		b.tenant(t, fmt.Sprintf("p-%02d", i))
@@ -121,6 +123,9 @@ func TestTenantListSearchAndPages(t *testing.T) {
 	first := pa.get(t, "/admin/tenants?q=p-").want(t, http.StatusOK)
 	if n := first.find("tenant-table").Find("tbody tr").Length(); n != 50 {
 		t.Fatalf("first page has %d rows, want 50", n)
+	}
+	if len(first.Body) > 60<<10 {
+		t.Errorf("a full page is %d bytes", len(first.Body))
 	}
 	next, _ := first.find("page-next").Attr("href")
 	if next != "/admin/tenants?after=p-49&q=p-" {
@@ -145,6 +150,7 @@ func TestTenantListSearchAndPages(t *testing.T) {
 }
 
 func TestTenantScopedAdmins(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	a, other := b.tenant(t, "tenant-a"), b.tenant(t, "tenant-b")
 	ta := b.signIn(t, admin.RoleTenantAdmin, "tenant-a")
@@ -211,6 +217,7 @@ func TestTenantScopedAdmins(t *testing.T) {
 }
 
 func TestTenantEdit(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	b.tenant(t, "shop")
 	ta := b.signIn(t, admin.RoleTenantAdmin, "shop")
@@ -260,6 +267,7 @@ func TestTenantEdit(t *testing.T) {
 }
 
 func TestTenantStatus(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	b.tenant(t, "shop")
 	pa := b.signIn(t, admin.RolePlatformAdmin, "")
@@ -288,6 +296,7 @@ func TestTenantStatus(t *testing.T) {
 }
 
 func TestTenantLimits(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	b.tenant(t, "shop")
 	ta := b.signIn(t, admin.RoleTenantAdmin, "shop")
@@ -332,6 +341,7 @@ func TestTenantLimits(t *testing.T) {
 }
 
 func TestTenantKeys(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	b.tenant(t, "shop")
 	ta := b.signIn(t, admin.RoleTenantAdmin, "shop")
@@ -360,6 +370,7 @@ func TestTenantKeys(t *testing.T) {
 }
 
 func TestTenantTestCredentials(t *testing.T) {
+	t.Parallel()
 	wx, creds := withWeChat(t)
 	b := setup(t, creds)
 	good, wrong := b.tenant(t, "good"), b.tenant(t, "wrong")
@@ -397,6 +408,7 @@ func TestTenantTestCredentials(t *testing.T) {
 }
 
 func TestTenantTestCredentialsAbsentWithoutWeChat(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	b.tenant(t, "shop")
 	pa := b.signIn(t, admin.RolePlatformAdmin, "")
