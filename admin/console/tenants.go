@@ -2,6 +2,7 @@ package console
 
 import (
 	"errors"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -101,18 +102,24 @@ func formValues(c *gin.Context, names ...string) map[string]string {
 }
 
 // ttlField reads a lifetime in seconds; empty is zero (the default on
-// create). A value that is not a whole number is a field error.
-func ttlField(ctx *gin.Context, form map[string]string, errs map[string]string, name string) time.Duration {
+// create). A value that is not a whole number is a field error; a huge
+// one is capped, so the domain's range check sees it rather than an
+// overflowed duration.
+func ttlField(c *gin.Context, form map[string]string, errs map[string]string, name string) time.Duration {
 	s := form[name]
 	if s == "" {
 		return 0
 	}
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		errs[name] = views.T(ctx.Request.Context(), "tenants.ttl_number")
+	n, err := strconv.ParseInt(s, 10, 64)
+	var numErr *strconv.NumError
+	switch {
+	case errors.As(err, &numErr) && errors.Is(numErr.Err, strconv.ErrRange):
+		n = math.MaxInt32
+	case err != nil:
+		errs[name] = views.T(c.Request.Context(), "tenants.ttl_number")
 		return 0
 	}
-	return time.Duration(n) * time.Second
+	return time.Duration(min(n, math.MaxInt32)) * time.Second
 }
 
 // fieldErrors puts a domain validation error's messages beside the fields;

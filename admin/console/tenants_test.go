@@ -251,8 +251,10 @@ func TestTenantEdit(t *testing.T) {
 
 	form.Set("wechat_secret", "short")
 	form.Set("access_ttl_seconds", "5")
+	form.Set("refresh_ttl_seconds", "99999999999999999999")
 	bad := ta.post(t, "/admin/tenants/shop", form).want(t, http.StatusBadRequest)
-	if bad.find("error-wechat_secret").Length() != 1 || bad.find("error-access_ttl_seconds").Length() != 1 {
+	if bad.find("error-wechat_secret").Length() != 1 || bad.find("error-access_ttl_seconds").Length() != 1 ||
+		bad.find("error-refresh_ttl_seconds").Length() != 1 {
 		t.Errorf("errors not beside fields: %s", bad.find("tenant-edit-form").Text())
 	}
 	if strings.Contains(bad.Body, `value="short"`) {
