@@ -22,6 +22,7 @@ import (
 type serviceBundle struct {
 	*testBundle
 	wx     *fake.Server
+	wxURL  string
 	svc    *Service
 	tokens *Tokens
 
@@ -39,7 +40,7 @@ func setupService(t *testing.T) *serviceBundle {
 	srv := httptest.NewServer(wx)
 	t.Cleanup(srv.Close)
 	rdb, prefix := dbtest.Redis(t)
-	sb := &serviceBundle{testBundle: b, wx: wx, tokens: NewTokens("https://auth.example.com"), autoBans: &countCounter{}}
+	sb := &serviceBundle{testBundle: b, wx: wx, wxURL: srv.URL, tokens: NewTokens("https://auth.example.com"), autoBans: &countCounter{}}
 	limits := NewLimits(LimitsConfig{Redis: rdb, Prefix: prefix, Defaults: tenant.DefaultRateLimits(), Healthy: b.feed.Healthy, Log: b.log})
 	sb.svc = NewService(Deps{
 		DB: b.db, WeChat: wechat.New(srv.URL, nil), Sealer: b.sealer, Tokens: sb.tokens,

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -116,8 +117,28 @@ func (s *Store) Get(ctx context.Context, slug string) (Tenant, error) {
 
 // List returns up to limit tenants ordered by slug, after the cursor slug.
 func (s *Store) List(ctx context.Context, limit int, after string) ([]Tenant, error) {
+	return s.Search(ctx, Filter{}, limit, after)
+}
+
+// Filter narrows a list of tenants.
+type Filter struct {
+	// Prefix matches the start of the slug or of the name, ignoring case.
+	Prefix string
+	// IDs, when not nil, keeps only these tenants (an empty slice keeps none).
+	IDs []int64
+}
+
+// Search returns up to limit tenants that pass f, ordered by slug, after
+// the cursor slug.
+func (s *Store) Search(ctx context.Context, f Filter, limit int, after string) ([]Tenant, error) {
+	if f.IDs != nil && len(f.IDs) == 0 {
+		return nil, nil
+	}
 	rows, err := s.db.Query(ctx, `SELECT `+tenantColumns+` FROM tenants
-		WHERE slug > $1 ORDER BY slug LIMIT $2`, after, limit)
+		WHERE slug > $1
+			AND ($3 = '' OR lower(slug) LIKE $3 || '%' ESCAPE '\' OR lower(name) LIKE $3 || '%' ESCAPE '\')
+			AND ($4::bigint[] IS NULL OR id = ANY($4))
+		ORDER BY slug LIMIT $2`, after, limit, likePrefix(f.Prefix), f.IDs)
 	if err != nil {
 		return nil, err
 	}
@@ -131,6 +152,11 @@ func (s *Store) List(ctx context.Context, limit int, after string) ([]Tenant, er
 		out = append(out, t)
 	}
 	return out, rows.Err()
+}
+
+// likePrefix lower-cases a search prefix and escapes LIKE's wildcards.
+func likePrefix(p string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(strings.ToLower(strings.TrimSpace(p)))
 }
 
 // Update applies a patch. Changing the signing algorithm rotates the key,

@@ -249,6 +249,55 @@ func TestStoreList(t *testing.T) {
 	}
 }
 
+func TestStoreSearch(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupStore(t, nil)
+	ids := map[string]int64{}
+	for slug, name := range map[string]string{
+		"shop-a": "Corner Shop", "shop-b": "Big Store", "cafe": "Shop Café", "bar-1": "100% Bar",
+	} {
+		ids[slug] = b.create(t, slug, func(n *tenant.NewTenant) { n.Name = name }).ID
+	}
+	slugsOf := func(ts []tenant.Tenant) []string {
+		out := []string{}
+		for _, t := range ts {
+			out = append(out, t.Slug)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name   string
+		filter tenant.Filter
+		limit  int
+		after  string
+		want   []string
+	}{
+		{"no filter", tenant.Filter{}, 10, "", []string{"bar-1", "cafe", "shop-a", "shop-b"}},
+		{"slug prefix", tenant.Filter{Prefix: "shop"}, 10, "", []string{"cafe", "shop-a", "shop-b"}},
+		{"name prefix ignores case", tenant.Filter{Prefix: "BIG s"}, 10, "", []string{"shop-b"}},
+		{"not a substring", tenant.Filter{Prefix: "store"}, 10, "", []string{}},
+		{"percent is literal", tenant.Filter{Prefix: "100%"}, 10, "", []string{"bar-1"}},
+		{"percent is no wildcard", tenant.Filter{Prefix: "%"}, 10, "", []string{}},
+		{"underscore is no wildcard", tenant.Filter{Prefix: "bar_"}, 10, "", []string{}},
+		{"paged", tenant.Filter{Prefix: "shop"}, 2, "cafe", []string{"shop-a", "shop-b"}},
+		{"limit", tenant.Filter{Prefix: "shop"}, 1, "", []string{"cafe"}},
+		{"ids", tenant.Filter{IDs: []int64{ids["cafe"], ids["shop-b"]}}, 10, "", []string{"cafe", "shop-b"}},
+		{"ids and prefix", tenant.Filter{Prefix: "shop-", IDs: []int64{ids["cafe"], ids["shop-b"]}}, 10, "", []string{"shop-b"}},
+		{"no ids", tenant.Filter{IDs: []int64{}}, 10, "", []string{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := b.store.Search(ctx, tc.filter, tc.limit, tc.after)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(slugsOf(got), tc.want) {
+				t.Fatalf("Search = %v, want %v", slugsOf(got), tc.want)
+			}
+		})
+	}
+}
+
 func TestStoreUpdate(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"net/http"
 	"time"
 
@@ -12,27 +11,10 @@ import (
 	"github.com/miniauth/miniauth/web"
 )
 
-type tenantJSON struct {
-	Slug              string            `json:"slug"`
-	Name              string            `json:"name"`
-	Status            tenant.Status     `json:"status"`
-	WeChatAppID       string            `json:"wechat_appid"`
-	WeChatSecretSet   bool              `json:"wechat_secret_set"`
-	SigningAlg        string            `json:"signing_alg"`
-	AccessTTLSeconds  int               `json:"access_ttl_seconds"`
-	RefreshTTLSeconds int               `json:"refresh_ttl_seconds"`
-	RateLimits        map[string]string `json:"rate_limits"`
-	CreatedAt         time.Time         `json:"created_at"`
-	UpdatedAt         time.Time         `json:"updated_at"`
-}
+type tenantJSON = admin.TenantView
 
 func (h *Handler) toTenantJSON(t tenant.Tenant) tenantJSON {
-	return tenantJSON{
-		Slug: t.Slug, Name: t.Name, Status: t.Status, WeChatAppID: t.WeChatAppID,
-		WeChatSecretSet: true, SigningAlg: t.SigningAlg,
-		AccessTTLSeconds: int(t.AccessTTL.Seconds()), RefreshTTLSeconds: int(t.RefreshTTL.Seconds()),
-		RateLimits: t.EffectiveRateLimits(h.RateDefaults), CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
-	}
+	return admin.ViewTenant(t, h.RateDefaults)
 }
 
 type createTenantRequest struct {
@@ -63,11 +45,9 @@ func (h *Handler) createTenant(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	out := h.toTenantJSON(t)
-	h.record(c, admin.Event{Action: "tenant.create", TenantID: &t.ID, TenantSlug: t.Slug, TargetType: "tenant",
-		TargetID: t.Slug, Diff: admin.Diff(nil, flat(out))})
+	h.record(c, admin.TenantCreateEvent(t, h.RateDefaults))
 	c.Header("Location", "/api/v1/tenants/"+t.Slug)
-	c.JSON(http.StatusCreated, out)
+	c.JSON(http.StatusCreated, h.toTenantJSON(t))
 }
 
 func (h *Handler) listTenants(c *gin.Context) {
@@ -132,15 +112,8 @@ func (h *Handler) updateTenant(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	out := h.toTenantJSON(t)
-	diff := admin.Diff(flat(h.toTenantJSON(before)), flat(out), "updated_at")
-	delete(diff, "updated_at")
-	if req.WeChatSecret != nil {
-		diff["wechat_secret"] = admin.Change{From: admin.Masked, To: admin.Masked}
-	}
-	h.record(c, admin.Event{Action: "tenant.update", TenantID: &t.ID, TenantSlug: t.Slug, TargetType: "tenant",
-		TargetID: t.Slug, Diff: diff})
-	c.JSON(http.StatusOK, out)
+	h.record(c, admin.TenantUpdateEvent(before, t, h.RateDefaults, req.WeChatSecret != nil))
+	c.JSON(http.StatusOK, h.toTenantJSON(t))
 }
 
 func (h *Handler) deleteTenant(c *gin.Context) {
@@ -187,14 +160,6 @@ func (h *Handler) rotateKey(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	h.record(c, admin.Event{Action: "key.rotate", TenantID: &rt.ID, TenantSlug: rt.Slug, TargetType: "key", TargetID: k.KID})
+	h.record(c, admin.KeyRotateEvent(rt, k))
 	c.JSON(http.StatusCreated, toKeyJSON(k))
-}
-
-// flat is a resource's JSON view as a map, for audit diffs.
-func flat(v any) map[string]any {
-	b, _ := json.Marshal(v)
-	var m map[string]any
-	_ = json.Unmarshal(b, &m)
-	return m
 }

@@ -50,6 +50,9 @@ type Deps struct {
 	Sessions Sessions
 	SignIn   SignInGuard
 	Stats    *auth.Stats
+	// Credentials checks a tenant's WeChat AppID/AppSecret pair for the
+	// tenant page's "test credentials" button; nil leaves the button out.
+	Credentials *auth.Credentials
 	// RateDefaults are the server's default tenant rate limits.
 	RateDefaults map[string]string
 	// PublicURL is the server's external base URL: its origin is the only

@@ -157,7 +157,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	ui := console.New(console.Deps{
 		Tenants: store, Users: users, Bans: bans, APIKeys: apiKeys, Accounts: accounts, Audit: audit, Authz: authz,
 		Sessions: consoleSessions, SignIn: admin.NewSignInGuard(limits, rdb, cfg.RedisPrefix), Stats: stats,
-		RateDefaults: cfg.RateLimits, PublicURL: cfg.PublicURL, Log: log,
+		Credentials: auth.NewCredentials(wx, dir), RateDefaults: cfg.RateLimits, PublicURL: cfg.PublicURL, Log: log,
 	})
 	web.ServeAssets(r)
 	ui.Routes(r)

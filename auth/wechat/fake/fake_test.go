@@ -260,6 +260,10 @@ func TestJSCode2Session(t *testing.T) {
 			{"another app's code", appB, secretB, code, 40029},
 			{"unknown appid", "wxunknown", secretA, code, 40013},
 			{"wrong secret", appA, "wrong", code, 40125},
+			// Credentials are judged before the code: a credentials check
+			// with a made-up code relies on it.
+			{"wrong secret, unknown code", appA, "wrong", "nope", 40125},
+			{"unknown appid, unknown code", "wxunknown", secretA, "nope", 40013},
 			{"missing appid", "", secretA, code, 41002},
 			{"missing secret", appA, "", code, 41004},
 			{"missing code", appA, secretA, "", 41008},
