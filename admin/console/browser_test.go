@@ -114,21 +114,53 @@ func (br *browser) fill(id, v string) {
 	br.do("fill "+id, chromedp.Clear(tid(id)), chromedp.SendKeys(tid(id), v))
 }
 
-// click clicks an element and waits for the next page or fragment to
-// settle.
+// click clicks an element and waits for what it started to finish: the
+// next page, or the htmx request.
 func (br *browser) click(id string) {
 	br.t.Helper()
+	br.arm()
 	br.do("click "+id, chromedp.Click(tid(id), chromedp.NodeVisible))
 	br.settle()
 }
 
-// settle waits for navigation and htmx requests to finish.
+// arm marks the current document, so settle can tell a new page from the
+// old one still showing while its successor loads (beforeunload fires
+// when a navigation starts).
+func (br *browser) arm() {
+	br.t.Helper()
+	value(br, "arm", chromedp.Evaluate[bool](`window.__miniauthOld = true; window.__miniauthLeaving = false;
+		addEventListener("beforeunload", () => { window.__miniauthLeaving = true; }); true`))
+}
+
+// settle waits until a new document has loaded, or, when the old one
+// stays (an htmx request, a refused click), until it is idle twice in a
+// row. Evaluations fail while a navigation swaps documents; they are
+// retried.
 func (br *browser) settle() {
 	br.t.Helper()
-	br.do("settle", chromedp.Sleep(50*time.Millisecond), chromedp.WaitReady(chromedp.CSS("body")))
-	value(br, "settle", chromedp.Poll[bool](
-		`document.readyState === "complete" && !document.querySelector(".htmx-request")`,
-		chromedp.WithPollingInterval(20*time.Millisecond)))
+	const state = `(!window.__miniauthOld ? "new" : window.__miniauthLeaving ? "leaving" :
+		document.querySelector(".htmx-request") ? "busy" : "same") + ":" + document.readyState`
+	deadline := time.Now().Add(30 * time.Second)
+	idle := 0
+	for {
+		ctx, cancel := context.WithTimeout(br.ctx, 5*time.Second)
+		st, err := chromedp.Run(ctx, chromedp.Evaluate[string](state))
+		cancel()
+		switch {
+		case err == nil && st == "new:complete":
+			return
+		case err == nil && st == "same:complete":
+			if idle++; idle >= 3 {
+				return
+			}
+		default:
+			idle = 0
+		}
+		if time.Now().After(deadline) {
+			br.t.Fatalf("the page did not settle within 30s (state %q, err %v)", st, err)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
 }
 
 // waitFor waits until an element with this data-testid is visible.
