@@ -9,9 +9,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -39,6 +41,19 @@ type browser struct {
 	t   *testing.T
 	b   *testBundle
 	ctx context.Context
+
+	mu    sync.Mutex
+	asked []string // the confirmations accepted so far
+}
+
+// confirmed is the last confirmation the page asked for.
+func (br *browser) confirmed() string {
+	br.mu.Lock()
+	defer br.mu.Unlock()
+	if len(br.asked) == 0 {
+		return ""
+	}
+	return br.asked[len(br.asked)-1]
 }
 
 // newBrowser starts a private headless Chromium (its own profile, no
@@ -66,7 +81,22 @@ func newBrowser(t *testing.T, b *testBundle) *browser {
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
-	return &browser{t: t, b: b, ctx: ctx}
+	br := &browser{t: t, b: b, ctx: ctx}
+	// Confirmations (data-confirm) are accepted, as the admin would; the
+	// questions asked are kept for the test to check.
+	dialogs := chromedp.Events(ctx, cdppage.JavascriptDialogOpening)
+	go func() {
+		for ev, err := range dialogs {
+			if err != nil {
+				return
+			}
+			br.mu.Lock()
+			br.asked = append(br.asked, ev.Message)
+			br.mu.Unlock()
+			_, _ = chromedp.Call(ctx, cdppage.HandleJavaScriptDialog, cdppage.HandleJavaScriptDialogParams{Accept: true})
+		}
+	}()
+	return br
 }
 
 // do runs actions, failing the test on error.
