@@ -274,3 +274,78 @@ func TestUsersRevokeSessions(t *testing.T) {
 		t.Fatalf("RevokeSessions of no user = %v, want ErrUserNotFound", err)
 	}
 }
+
+func TestUsersSessions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	rt, other := b.tenant(t), b.tenant(t)
+	users := NewUsers(b.db, b.sessions)
+	uid := b.user(t, rt.ID, "o-sessions")
+	older, _ := b.session(t, rt.ID, uid, "203.0.113.9")
+	newer, _ := b.session(t, rt.ID, uid, "")
+	gone, _ := b.session(t, rt.ID, uid, "")
+	lapsed, _ := b.session(t, rt.ID, uid, "")
+	if err := b.sessions.Revoke(ctx, rt.ID, uid, gone, "logout"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.db.Exec(ctx, `UPDATE sessions SET expires_at = now() - interval '1 second' WHERE id = $1`, lapsed); err != nil {
+		t.Fatal(err)
+	}
+	// A refresh makes a session the most recently used.
+	if _, err := b.db.Exec(ctx, `UPDATE sessions SET refreshed_at = now() + interval '1 minute' WHERE id = $1`, older); err != nil {
+		t.Fatal(err)
+	}
+	theirs := b.user(t, other.ID, "o-theirs")
+	b.session(t, other.ID, theirs, "")
+
+	t.Run("live only, most recently used first", func(t *testing.T) {
+		got, err := users.Sessions(ctx, rt.ID, uid, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || got[0].ID != older || got[1].ID != newer {
+			t.Fatalf("Sessions = %+v, want %s then %s", got, older, newer)
+		}
+		if got[0].IP != "203.0.113.9" || got[1].IP != "" {
+			t.Errorf("IPs %q, %q", got[0].IP, got[1].IP)
+		}
+		if !got[0].LastUsedAt.After(got[0].CreatedAt) || !got[1].LastUsedAt.Equal(got[1].CreatedAt) {
+			t.Errorf("last used is not the refresh, else the login: %+v", got)
+		}
+		if got, _ := users.Sessions(ctx, rt.ID, uid, 1); len(got) != 1 {
+			t.Errorf("limit 1 gave %d", len(got))
+		}
+	})
+	t.Run("scoped by tenant", func(t *testing.T) {
+		if got, err := users.Sessions(ctx, other.ID, uid, 50); err != nil || len(got) != 0 {
+			t.Fatalf("another tenant sees %d sessions (%v)", len(got), err)
+		}
+	})
+	t.Run("revoke one", func(t *testing.T) {
+		if err := users.RevokeSession(ctx, other.ID, uid, newer); !errors.Is(err, ErrSessionNotFound) {
+			t.Fatalf("revoke under another tenant = %v", err)
+		}
+		if err := users.RevokeSession(ctx, rt.ID, theirs, newer); !errors.Is(err, ErrSessionNotFound) {
+			t.Fatalf("revoke under another user = %v", err)
+		}
+		if err := users.RevokeSession(ctx, rt.ID, uid, gone); !errors.Is(err, ErrSessionNotFound) {
+			t.Fatalf("revoke of a revoked session = %v", err)
+		}
+		if !b.active(t, rt.ID, newer, uid) {
+			t.Fatal("inactive before revocation")
+		}
+		if err := users.RevokeSession(ctx, rt.ID, uid, newer); err != nil {
+			t.Fatal(err)
+		}
+		if revoked, reason := b.revoked(t, newer); !revoked || reason != "revoked_by_admin" {
+			t.Fatalf("revoked %v (%q)", revoked, reason)
+		}
+		if b.active(t, rt.ID, newer, uid) {
+			t.Fatal("a revoked session still answers active")
+		}
+		if revoked, _ := b.revoked(t, older); revoked {
+			t.Fatal("the other session was revoked too")
+		}
+	})
+}
