@@ -101,6 +101,54 @@ func (s *Users) RevokeSessions(ctx context.Context, tenantID int64, id uuid.UUID
 	return s.sessions.RevokeUser(ctx, tenantID, id, "revoked_by_admin")
 }
 
+// User statuses. A disabled user cannot log in or refresh
+// (ErrUserDisabled) until enabled again.
+const (
+	UserActive   = "active"
+	UserDisabled = "disabled"
+)
+
+// SetStatus enables or disables a user and returns it before and after
+// the change. Disabling also ends every session of the user, so access
+// tokens already issued stop working on every instance; enabling leaves
+// them ended, and the user logs in again. Setting the status a user
+// already has changes nothing, except that disabling still ends any
+// session left live.
+func (s *Users) SetStatus(ctx context.Context, tenantID int64, id uuid.UUID, status string) (before, after User, err error) {
+	if status != UserActive && status != UserDisabled {
+		return User{}, User{}, tenant.Invalid("status", "must be active or disabled")
+	}
+	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		// The row lock orders this against a login of the same user, whose
+		// upsert locks the row too: the login either sees the new status
+		// or has committed its session before the revocation below.
+		before, err = ScanUser(tx.QueryRow(ctx, `SELECT `+UserColumns+` FROM users
+			WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, tenantID, id))
+		if err != nil {
+			return err
+		}
+		after = before
+		if before.Status != status {
+			after, err = ScanUser(tx.QueryRow(ctx, `UPDATE users SET status = $3, updated_at = now()
+				WHERE tenant_id = $1 AND id = $2 RETURNING `+UserColumns, tenantID, id, status))
+			if err != nil {
+				return err
+			}
+		}
+		if status == UserDisabled {
+			_, err = revokeUserSessions(ctx, tx, tenantID, id, "user_disabled")
+		}
+		return err
+	})
+	if err != nil {
+		return User{}, User{}, err
+	}
+	if status == UserDisabled {
+		s.sessions.NotifyUser(ctx, tenantID, id)
+	}
+	return before, after, nil
+}
+
 // likePrefix escapes LIKE metacharacters and appends the wildcard.
 func likePrefix(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)

@@ -349,3 +349,109 @@ func TestUsersSessions(t *testing.T) {
 		}
 	})
 }
+
+func TestUsersSetStatus(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	sb := setupService(t)
+	const ip = "198.51.100.20"
+	rt, other := sb.miniProgram(t), sb.miniProgram(t)
+	users := NewUsers(sb.db, sb.sessions)
+	// Another instance's session cache, fed by the same change feed.
+	elsewhere := newSessions(sb.db, sb.feed, sb.clock.Now)
+	phone, tablet := sb.login(t, rt, "gina", ip), sb.login(t, rt, "gina", ip)
+	bystander := sb.login(t, rt, "hank", ip)
+	theirs := sb.login(t, other, "gina", ip)
+	uid := uuid.MustParse(phone.User.ID)
+	for _, r := range []TokenResponse{phone, tablet, bystander} {
+		if _, err := sb.authenticate(rt, ip, r.AccessToken); err != nil {
+			t.Fatalf("before: %v", err)
+		}
+	}
+	sid := uuid.MustParse(mustClaims(t, sb, rt, phone.AccessToken).SID)
+	if ok, err := elsewhere.Active(ctx, rt.ID, sid, uid); err != nil || !ok {
+		t.Fatalf("the other instance: Active = %v, %v", ok, err)
+	}
+
+	t.Run("disabling ends every session and refuses login and refresh", func(t *testing.T) {
+		before, after, err := users.SetStatus(ctx, rt.ID, uid, UserDisabled)
+		if err != nil || before.Status != UserActive || after.Status != UserDisabled || after.ID != phone.User.ID {
+			t.Fatalf("SetStatus = %+v, %+v, %v", before, after, err)
+		}
+		for _, r := range []TokenResponse{phone, tablet} {
+			if _, err := sb.authenticate(rt, ip, r.AccessToken); !errors.Is(err, ErrInvalidToken) {
+				t.Fatalf("a disabled user's access token: %v, want ErrInvalidToken", err)
+			}
+			if _, err := sb.svc.Refresh(ctx, sb.admit(t, rt, ip), r.RefreshToken, ClientMeta{}); !errors.Is(err, ErrUserDisabled) {
+				t.Fatalf("a disabled user's refresh: %v, want ErrUserDisabled", err)
+			}
+		}
+		if revoked, reason := sb.revoked(t, sid); !revoked || reason != "user_disabled" {
+			t.Fatalf("session revoked %v (%q)", revoked, reason)
+		}
+		if ok, err := elsewhere.Active(ctx, rt.ID, sid, uid); err != nil || ok {
+			t.Fatalf("the other instance still answers Active = %v, %v", ok, err)
+		}
+		if _, err := sb.svc.Login(ctx, sb.admit(t, rt, ip), sb.wx.MintCode(rt.WeChatAppID, "gina"), ClientMeta{}); !errors.Is(err, ErrUserDisabled) {
+			t.Fatalf("Login = %v, want ErrUserDisabled", err)
+		}
+		if n := sb.count(t, `SELECT count(*) FROM sessions WHERE user_id = $1 AND revoked_at IS NULL`, uid); n != 0 {
+			t.Fatalf("%d live sessions of a disabled user", n)
+		}
+		if _, err := sb.authenticate(rt, ip, bystander.AccessToken); err != nil {
+			t.Fatalf("another user's token: %v", err)
+		}
+		if _, err := sb.authenticate(other, ip, theirs.AccessToken); err != nil {
+			t.Fatalf("the same openid in another tenant: %v", err)
+		}
+	})
+
+	t.Run("disabling again changes nothing", func(t *testing.T) {
+		before, after, err := users.SetStatus(ctx, rt.ID, uid, UserDisabled)
+		if err != nil || before.Status != UserDisabled || after != before {
+			t.Fatalf("SetStatus = %+v, %+v, %v", before, after, err)
+		}
+	})
+
+	t.Run("enabling lets the user log in again; old tokens stay dead", func(t *testing.T) {
+		before, after, err := users.SetStatus(ctx, rt.ID, uid, UserActive)
+		if err != nil || before.Status != UserDisabled || after.Status != UserActive {
+			t.Fatalf("SetStatus = %+v, %+v, %v", before, after, err)
+		}
+		if _, err := sb.authenticate(rt, ip, phone.AccessToken); !errors.Is(err, ErrInvalidToken) {
+			t.Fatalf("an old access token: %v, want ErrInvalidToken", err)
+		}
+		again := sb.login(t, rt, "gina", ip)
+		if _, err := sb.authenticate(rt, ip, again.AccessToken); err != nil {
+			t.Fatalf("a new login's token: %v", err)
+		}
+	})
+
+	t.Run("an invalid status is a validation error", func(t *testing.T) {
+		for _, s := range []string{"", "banned", "Disabled"} {
+			if _, _, err := users.SetStatus(ctx, rt.ID, uid, s); invalidField(err) != "status" {
+				t.Errorf("SetStatus(%q) = %v, want invalid status", s, err)
+			}
+		}
+	})
+
+	t.Run("another tenant's user and no user are not found", func(t *testing.T) {
+		for name, id := range map[string]string{"another tenant's user": theirs.User.ID, "no such user": uuid.Must(uuid.NewV7()).String()} {
+			if _, _, err := users.SetStatus(ctx, rt.ID, uuid.MustParse(id), UserDisabled); !errors.Is(err, ErrUserNotFound) || !errors.Is(err, tenant.ErrNotFound) {
+				t.Errorf("%s: %v, want ErrUserNotFound", name, err)
+			}
+		}
+		if _, err := sb.authenticate(other, ip, theirs.AccessToken); err != nil {
+			t.Fatalf("another tenant's user was touched: %v", err)
+		}
+	})
+}
+
+func mustClaims(t *testing.T, sb *serviceBundle, rt *tenant.Runtime, token string) *Claims {
+	t.Helper()
+	c, err := sb.tokens.Verify(rt, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
