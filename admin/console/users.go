@@ -23,7 +23,7 @@ func (h *Handler) userRoutes(s *gin.RouterGroup) {
 	const u = "/tenants/:slug/users"
 	s.GET(u, h.can(admin.ObjUsers, admin.ActRead), h.usersPage)
 	s.GET(u+"/:id", h.can(admin.ObjUsers, admin.ActRead), h.userPage)
-	// STATUS-ROUTE
+	s.POST(u+"/:id/status", h.can(admin.ObjUsers, admin.ActWrite), h.setUserStatus)
 	s.POST(u+"/:id/erase", h.can(admin.ObjUsers, admin.ActWrite), h.eraseUser)
 	s.POST(u+"/:id/revoke-sessions", h.can(admin.ObjSessions, admin.ActWrite), h.revokeUserSessions)
 	s.POST(u+"/:id/sessions/:sid/revoke", h.can(admin.ObjSessions, admin.ActWrite), h.revokeSession)
@@ -255,4 +255,28 @@ func fieldErrors(c *gin.Context, err error, f *views.Form) bool {
 func (h *Handler) createdBy(c *gin.Context) string {
 	a := viewerOf(c).Actor
 	return a.Type + ":" + a.ID
+}
+
+func (h *Handler) setUserStatus(c *gin.Context) {
+	rt, u, ok := h.routeUser(c)
+	if !ok {
+		return
+	}
+	before, after, err := h.Users.SetStatus(c.Request.Context(), rt.ID, uuid.MustParse(u.ID), c.PostForm("status"))
+	var invalid *tenant.ValidationError
+	if errors.As(err, &invalid) {
+		h.errorPage(c, http.StatusBadRequest, views.T(c.Request.Context(), "user.bad_status"))
+		return
+	}
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	h.record(c, admin.Event{Action: "user.update", TenantID: &rt.ID, TenantSlug: rt.Slug, TargetType: "user", TargetID: u.ID,
+		Diff: admin.Diff(map[string]any{"status": before.Status}, map[string]any{"status": after.Status})})
+	flash := "user.enabled"
+	if after.Status == auth.UserDisabled {
+		flash = "user.disabled"
+	}
+	h.done(c, userURL(rt, u.ID), flash)
 }

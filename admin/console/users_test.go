@@ -178,6 +178,27 @@ func TestUsersScreen(t *testing.T) {
 		}
 		ta.post(t, u+"/unban", nil).want(t, http.StatusNotFound)
 	})
+	t.Run("disable then enable", func(t *testing.T) {
+		cal := b.user(t, a.ID, "o-cal")
+		b.session(t, a.ID, cal, "", "")
+		u := base + "/" + cal.String()
+		ta.post(t, u+"/status", url.Values{"status": {"bogus"}}).want(t, http.StatusBadRequest)
+		wantRedirect(t, ta.post(t, u+"/status", url.Values{"status": {"disabled"}}), u)
+		p := ta.get(t, u).want(t, http.StatusOK)
+		if p.find("status").Text() != "disabled" || p.find("enable-user").Length() != 1 {
+			t.Fatalf("after disabling: status %q", p.find("status").Text())
+		}
+		if b.liveSessions(t, cal) != 0 {
+			t.Error("disabling left a session live")
+		}
+		wantRedirect(t, ta.post(t, u+"/status", url.Values{"status": {"active"}}), u)
+		if p := ta.get(t, u); p.find("status").Text() != "active" || p.find("disable-user").Length() != 1 {
+			t.Fatalf("after enabling: status %q", p.find("status").Text())
+		}
+		if n := b.count(t, `SELECT count(*) FROM audit_log WHERE action = 'user.update' AND target_id = $1`, cal.String()); n != 2 {
+			t.Errorf("%d user.update entries, want 2", n)
+		}
+	})
 	t.Run("erase needs the typed openid", func(t *testing.T) {
 		victim := b.user(t, a.ID, "o-victim")
 		u := base + "/" + victim.String()
@@ -199,12 +220,13 @@ func TestUsersScreen(t *testing.T) {
 		// B's user id under A's URL names no user of A.
 		ta.get(t, base+"/"+theirs.String()).want(t, http.StatusNotFound)
 		s := b.session(t, other.ID, theirs, "", "")
-		for _, path := range []string{"/erase", "/revoke-sessions", "/sessions/" + s.String() + "/revoke", "/ban", "/unban"} {
-			ta.post(t, base+"/"+theirs.String()+path, url.Values{"confirm_openid": {"o-theirs"}, "reason": {"x"}}).want(t, http.StatusNotFound)
-			ta.post(t, "/admin/tenants/users-b/users/"+theirs.String()+path, url.Values{"confirm_openid": {"o-theirs"}, "reason": {"x"}}).want(t, http.StatusForbidden)
+		for _, path := range []string{"/erase", "/revoke-sessions", "/sessions/" + s.String() + "/revoke", "/ban", "/unban", "/status"} {
+			ta.post(t, base+"/"+theirs.String()+path, url.Values{"confirm_openid": {"o-theirs"}, "reason": {"x"}, "status": {"disabled"}}).want(t, http.StatusNotFound)
+			ta.post(t, "/admin/tenants/users-b/users/"+theirs.String()+path, url.Values{"confirm_openid": {"o-theirs"}, "reason": {"x"}, "status": {"disabled"}}).want(t, http.StatusForbidden)
 		}
 		if b.count(t, `SELECT count(*) FROM users WHERE id = $1`, theirs) != 1 || b.liveSessions(t, theirs) != 1 ||
-			b.count(t, `SELECT count(*) FROM bans WHERE tenant_id = $1`, other.ID) != 0 {
+			b.count(t, `SELECT count(*) FROM bans WHERE tenant_id = $1`, other.ID) != 0 ||
+			b.count(t, `SELECT count(*) FROM users WHERE id = $1 AND status = 'active'`, theirs) != 1 {
 			t.Fatal("tenant B's user was changed from tenant A")
 		}
 	})
