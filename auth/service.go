@@ -39,6 +39,7 @@ type Service struct {
 	limits   *Limits
 	autoBan  AutoBan
 	wxTokens *AccessTokens
+	stats    *Stats
 	log      *slog.Logger
 }
 
@@ -66,7 +67,10 @@ type Deps struct {
 	// RedisPrefix prefixes the shared WeChat access tokens' keys.
 	RedisPrefix string
 	AutoBan     AutoBan
-	Log         *slog.Logger
+	// Stats counts the outcomes of mini-program requests for the
+	// console's dashboard; nil counts nothing.
+	Stats *Stats
+	Log   *slog.Logger
 }
 
 // NewService wires the service.
@@ -74,10 +78,14 @@ func NewService(d Deps) *Service {
 	d.AutoBan.Count = orNop(d.AutoBan.Count)
 	return &Service{
 		db: d.DB, wx: d.WeChat, sealer: d.Sealer, tokens: d.Tokens, log: d.Log,
-		sessions: d.Sessions, views: d.BanViews, bans: d.Bans, limits: d.Limits, autoBan: d.AutoBan,
+		sessions: d.Sessions, views: d.BanViews, bans: d.Bans, limits: d.Limits, autoBan: d.AutoBan, stats: d.Stats,
 		wxTokens: NewAccessTokens(d.Redis, d.RedisPrefix, d.WeChat),
 	}
 }
+
+// Stats is where the transports count the outcomes of the requests they
+// serve (nil when none is configured, which counts nothing).
+func (s *Service) Stats() *Stats { return s.stats }
 
 // Scope is what a mini-program request works in, resolved once at its
 // start and carried to every step: the tenant and the bans in force there.

@@ -81,7 +81,12 @@ func (s *Users) Get(ctx context.Context, tenantID int64, id uuid.UUID) (User, er
 // Erase deletes a user with every session and refresh token,
 // irreversibly, and cuts off their live access tokens on every instance.
 func (s *Users) Erase(ctx context.Context, tenantID int64, id uuid.UUID) error {
-	tag, err := s.db.Exec(ctx, `DELETE FROM users WHERE tenant_id = $1 AND id = $2`, tenantID, id)
+	// The tenant's user count (user_counts, see Stats) loses the user in
+	// the same statement, so an erasure is never lost from it.
+	tag, err := s.db.Exec(ctx, `
+		WITH gone AS (DELETE FROM users WHERE tenant_id = $1 AND id = $2 RETURNING tenant_id)
+		INSERT INTO user_counts (tenant_id, n) SELECT tenant_id, -1 FROM gone
+		ON CONFLICT (tenant_id) DO UPDATE SET n = user_counts.n - 1`, tenantID, id)
 	if err != nil {
 		return err
 	}

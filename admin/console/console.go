@@ -49,6 +49,7 @@ type Deps struct {
 	Authz    *admin.Authorizer
 	Sessions Sessions
 	SignIn   SignInGuard
+	Stats    *auth.Stats
 	// RateDefaults are the server's default tenant rate limits.
 	RateDefaults map[string]string
 	// PublicURL is the server's external base URL: its origin is the only

@@ -145,3 +145,28 @@ func TestSecurityHeaders(t *testing.T) {
 		}
 	}
 }
+
+func TestLanguageSwitch(t *testing.T) {
+	b := setup(t)
+	c := b.client(t)
+	login := c.get(t, "/admin/login", "Accept-Language", "zh-CN,zh;q=0.9")
+	if got := login.find("sign-in").Text(); got != "登录" {
+		t.Fatalf("Accept-Language zh: button %q", got)
+	}
+	if res := c.post(t, "/admin/lang", url.Values{"lang": {"en"}}, "forged"); res.Status != http.StatusForbidden {
+		t.Fatalf("language switch with a forged token: %d", res.Status)
+	}
+	res := c.postWith(t, "/admin/lang", url.Values{"lang": {"en"}, "_csrf": {login.csrf(t)}},
+		"Origin", b.URL, "Referer", b.URL+"/admin/login")
+	if res.Status != http.StatusSeeOther || res.Header.Get("Location") != "/admin/login" {
+		t.Fatalf("switch: %d %q", res.Status, res.Header.Get("Location"))
+	}
+	if got := c.get(t, "/admin/login", "Accept-Language", "zh-CN").find("sign-in").Text(); got != "Sign in" {
+		t.Fatalf("the cookie's English does not win over Accept-Language: %q", got)
+	}
+	signed := b.signIn(t, admin.RolePlatformAdmin, "")
+	signed.post(t, "/admin/lang", url.Values{"lang": {"zh"}})
+	if got := signed.get(t, "/admin/").find("dashboard-title").Text(); got != "概览" {
+		t.Fatalf("signed-in switch to Chinese: %q", got)
+	}
+}

@@ -119,7 +119,15 @@ func applyLocale(c *gin.Context) {
 	c.Request = c.Request.WithContext(views.WithLocale(c.Request.Context(), views.Locale{Lang: lang, Zone: z}))
 }
 
+// setLang remembers the language switch's choice. It is a form like any
+// other: signed in, it carries the session's token, signed out the
+// sign-in page's.
 func (h *Handler) setLang(c *gin.Context) {
+	token, err := c.Cookie(h.sessionCookieName())
+	signedIn := err == nil && admin.CheckCSRF(token, presentedToken(c))
+	if !signedIn && !h.signedOutForm(c) {
+		return
+	}
 	if l, ok := views.ParseLang(c.PostForm("lang")); ok {
 		h.setCookie(c, cookieLang, string(l), 365*24*time.Hour, false)
 	}

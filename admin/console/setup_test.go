@@ -55,6 +55,7 @@ type testBundle struct {
 	audit    *admin.Audit
 	authz    *admin.Authorizer
 	deps     console.Deps
+	stats    *auth.Stats
 	rdb      redis.UniversalClient
 	prefix   string
 	srv      *httptest.Server
@@ -106,7 +107,7 @@ func setup(t testing.TB, change ...func(*console.Deps)) *testBundle {
 	}
 
 	b := &testBundle{db: db, tenants: store, accounts: admin.NewAccountsAt(db, bus, cheapPasswords),
-		audit: admin.NewAudit(db), authz: authz, rdb: rdb, prefix: prefix}
+		audit: admin.NewAudit(db), authz: authz, rdb: rdb, prefix: prefix, stats: auth.NewStats(db, log)}
 	var engine atomic.Pointer[gin.Engine]
 	b.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		engine.Load().ServeHTTP(w, r)
@@ -117,7 +118,7 @@ func setup(t testing.TB, change ...func(*console.Deps)) *testBundle {
 	b.deps = console.Deps{
 		Tenants: store, Users: auth.NewUsers(db, sessions), Bans: auth.NewBans(db, bus, sessions, log),
 		APIKeys: admin.NewAPIKeys(db), Accounts: b.accounts, Audit: b.audit, Authz: authz,
-		Sessions: admin.NewConsoleSessions(db, bus), SignIn: admin.NewSignInGuard(limits, rdb, prefix),
+		Sessions: admin.NewConsoleSessions(db, bus), SignIn: admin.NewSignInGuard(limits, rdb, prefix), Stats: b.stats,
 		RateDefaults: tenant.DefaultRateLimits(), PublicURL: b.URL, Log: log,
 	}
 	for _, c := range change {

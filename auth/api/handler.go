@@ -20,11 +20,12 @@ type Handler struct {
 	dir    *tenant.Directory
 	tokens *auth.Tokens
 	limits *auth.Limits
+	stats  *auth.Stats
 }
 
 // New returns the mini-program API handler.
 func New(svc *auth.Service, dir *tenant.Directory, tokens *auth.Tokens, limits *auth.Limits) *Handler {
-	return &Handler{svc: svc, dir: dir, tokens: tokens, limits: limits}
+	return &Handler{svc: svc, dir: dir, tokens: tokens, limits: limits, stats: svc.Stats()}
 }
 
 // Routes registers every mini-program endpoint. Each request resolves its
@@ -32,7 +33,7 @@ func New(svc *auth.Service, dir *tenant.Directory, tokens *auth.Tokens, limits *
 // (h.admit: tenant active, address not banned, the ban view read); every
 // later step reads what those put in the request.
 func (h *Handler) Routes(r gin.IRouter) {
-	t := r.Group("/v1/t/:tenant", h.tenant)
+	t := r.Group("/v1/t/:tenant", h.tenant, h.count)
 	// The discovery documents stay readable while a tenant is disabled,
 	// so verifiers keep working.
 	t.GET("/.well-known/jwks.json", h.jwks)
@@ -56,7 +57,42 @@ const (
 	scopeKey     = "miniauth.scope"
 	principalKey = "miniauth.principal"
 	quotaKey     = "miniauth.quota"
+	problemKey   = "miniauth.problem"
+	loginKey     = "miniauth.login"
 )
+
+// loginRoute is the login's route pattern (gin's FullPath).
+const loginRoute = "/v1/t/:tenant/login"
+
+// count gives the dashboard's statistics the outcome of every request of a
+// known tenant, once it is decided: each login and the problem code of
+// each refused one, and on every route the refusals for a rate limit or a
+// ban. It is the only place requests are counted; the steps before it
+// leave their outcome in the request (fail the problem, login the login).
+// Count does no I/O, so this costs a map increment.
+func (h *Handler) count(c *gin.Context) {
+	c.Next()
+	rt := tenantOf(c)
+	if v, refused := c.Get(problemKey); refused {
+		code := v.(*web.Problem).Code
+		switch code {
+		case "rate_limited":
+			h.stats.Count(rt.ID, auth.StatRateLimited)
+		case "user_banned":
+			h.stats.Count(rt.ID, auth.StatBanned)
+		}
+		if c.FullPath() == loginRoute {
+			h.stats.Count(rt.ID, auth.StatFailure(code))
+		}
+		return
+	}
+	if v, ok := c.Get(loginKey); ok {
+		h.stats.Count(rt.ID, auth.StatLogin)
+		if v.(auth.TokenSubject).IsNew {
+			h.stats.Count(rt.ID, auth.StatNewUser)
+		}
+	}
+}
 
 // tenant resolves the :tenant slug for everything after it.
 func (h *Handler) tenant(c *gin.Context) {
@@ -87,7 +123,13 @@ func (h *Handler) admit(c *gin.Context) {
 
 func scope(c *gin.Context) *auth.Scope { return c.MustGet(scopeKey).(*auth.Scope) }
 
-func fail(c *gin.Context, err error) { web.Abort(c, problemFor(err)) }
+// fail answers err as a problem and leaves the problem in the request for
+// count.
+func fail(c *gin.Context, err error) {
+	p := problemFor(err)
+	c.Set(problemKey, p)
+	web.Abort(c, p)
+}
 
 func clientIP(c *gin.Context) netip.Addr {
 	ip, _ := netip.ParseAddr(c.ClientIP())
@@ -118,6 +160,7 @@ func (h *Handler) login(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	c.Set(loginKey, resp.User)
 	noStore(c)
 	c.JSON(http.StatusOK, resp)
 }

@@ -51,6 +51,8 @@ type testBundle struct {
 	store  *tenant.Store
 	dir    *tenant.Directory
 	bans   *auth.Bans
+	// stats holds what the API counted; nothing flushes it but a test.
+	stats *auth.Stats
 	// tenantQueries counts statements reading the tenants table.
 	tenantQueries *queryCounter
 }
@@ -129,10 +131,11 @@ func setup(t *testing.T) *testBundle {
 	limits := auth.NewLimits(auth.LimitsConfig{Redis: rdb, Prefix: prefix, Defaults: defaults, Healthy: bus.Healthy, Log: log})
 	sessions := auth.NewSessions(db, bus)
 	bans := auth.NewBans(db, bus, sessions, log)
+	stats := auth.NewStats(db, log)
 	svc := auth.NewService(auth.Deps{
 		DB: db, WeChat: wechat.New(wxSrv.URL, &http.Client{Timeout: wechatTimeout}), Sealer: sealer, Tokens: tokens,
 		Sessions: sessions, BanViews: auth.NewBanViews(db, bus), Bans: bans, Limits: limits,
-		Redis: rdb, RedisPrefix: prefix, Log: log, AutoBan: auth.AutoBan{Duration: 15 * time.Minute},
+		Redis: rdb, RedisPrefix: prefix, Log: log, AutoBan: auth.AutoBan{Duration: 15 * time.Minute}, Stats: stats,
 	})
 
 	r := gin.New()
@@ -146,7 +149,7 @@ func setup(t *testing.T) *testBundle {
 	r.NoMethod(web.MethodNotAllowed)
 	api.New(svc, dir, tokens, limits).Routes(r)
 
-	return &testBundle{db: db, wx: wx, engine: r, store: store, dir: dir, bans: bans, tenantQueries: counter}
+	return &testBundle{db: db, wx: wx, engine: r, store: store, dir: dir, bans: bans, stats: stats, tenantQueries: counter}
 }
 
 // testTenant is a tenant whose app the fake WeChat knows.

@@ -114,9 +114,10 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	audit := admin.NewAudit(db)
 	sessions := auth.NewSessions(db, a.bus)
 	bans := auth.NewBans(db, a.bus, sessions, log)
+	stats := auth.NewStats(db, log)
 	svc := auth.NewService(auth.Deps{
 		DB: db, WeChat: wx, Sealer: sealer, Tokens: tokens, Sessions: sessions, BanViews: auth.NewBanViews(db, a.bus),
-		Bans: bans, Limits: limits, Redis: rdb, RedisPrefix: cfg.RedisPrefix, Log: log,
+		Bans: bans, Limits: limits, Redis: rdb, RedisPrefix: cfg.RedisPrefix, Log: log, Stats: stats,
 		AutoBan: auth.AutoBan{
 			Duration: cfg.AutoBanDuration,
 			Count:    reg.Counter("miniauth_autoban_total", "Automatic IP bans.", "tenant", "reason"),
@@ -155,7 +156,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	consoleSessions := admin.NewConsoleSessions(db, a.bus)
 	ui := console.New(console.Deps{
 		Tenants: store, Users: users, Bans: bans, APIKeys: apiKeys, Accounts: accounts, Audit: audit, Authz: authz,
-		Sessions: consoleSessions, SignIn: admin.NewSignInGuard(limits, rdb, cfg.RedisPrefix),
+		Sessions: consoleSessions, SignIn: admin.NewSignInGuard(limits, rdb, cfg.RedisPrefix), Stats: stats,
 		RateDefaults: cfg.RateLimits, PublicURL: cfg.PublicURL, Log: log,
 	})
 	web.ServeAssets(r)
@@ -189,6 +190,12 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 		a.keep(bg, housekeeping{"pruned ended console sessions", 10 * time.Minute, consoleSessions.Prune})
 	}()
 	go func() { defer a.wg.Done(); authz.Run(bg) }()
+	// Login counts reach Postgres every 5 s; Close ends bg, and Run's last
+	// flush keeps the final counts.
+	a.wg.Go(func() { stats.Run(bg, 5*time.Second) })
+	a.wg.Go(func() {
+		a.keep(bg, housekeeping{"recounted users and pruned old login stats", time.Hour, stats.Maintain})
+	})
 	return a, nil
 }
 

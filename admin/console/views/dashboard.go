@@ -5,6 +5,8 @@ func init() {
 		"dashboard.title":       {"Dashboard", "概览"},
 		"dashboard.scope":       {"Show", "范围"},
 		"dashboard.platform":    {"Whole platform", "整个平台"},
+		"dashboard.scope_slug":  {"Tenant slug (empty for the whole platform)", "租户标识（留空为整个平台）"},
+		"dashboard.of_tenant":   {"Figures of tenant %s.", "租户 %s 的数据。"},
 		"dashboard.show":        {"Show", "查看"},
 		"dashboard.tenants":     {"Tenants", "租户数"},
 		"dashboard.users":       {"Users", "用户数"},
