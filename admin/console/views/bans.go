@@ -89,6 +89,8 @@ func init() {
 		"bans.created":        {"Ban created.", "封禁已创建。"},
 		"bans.lifted":         {"Ban lifted.", "封禁已解除。"},
 		"bans.bad_expiry":     {"must be a date and time", "必须是日期和时间"},
+		"bans.wide_forbidden": {"Only a platform admin may ban a range wider than /%d (IPv4) or /%d (IPv6).", "只有平台管理员可以封禁大于 /%d（IPv4）或 /%d（IPv6）的网段。"},
+		"bans.confirm_needed": {"This bans a whole population: type %s to confirm.", "此操作将封禁大量用户：请输入 %s 以确认。"},
 		"bans.bad_kind":       {"The kind must be user, openid or ip.", "类型必须是用户、openid 或 IP。"},
 		"field: exactly one of user_id, openid and ip is required": {"exactly one of user id, openid and IP is required", "用户 ID、openid、IP 必须且只能填写一项"},
 		"field: is required, at most 500 characters":               {"is required, at most 500 characters", "必填，最多 500 个字符"},

@@ -146,3 +146,18 @@ func orDash(s string) string {
 	}
 	return s
 }
+
+// maxUserAgent is how much of a user agent a session row shows, which
+// keeps a page of 50 sessions small; what identifies a client comes first.
+const maxUserAgent = 160
+
+func shortUserAgent(ua string) string {
+	if ua == "" {
+		return "—"
+	}
+	r := []rune(ua)
+	if len(r) <= maxUserAgent {
+		return ua
+	}
+	return string(r[:maxUserAgent]) + "…"
+}

@@ -187,3 +187,22 @@ func TestUserDetail(t *testing.T) {
 		})
 	})
 }
+
+// Full pages stay under the size limit: 50 users of the longest fields,
+// or a user with 50 sessions of long user agents.
+func TestUsersPagesSize(t *testing.T) {
+	long := strings.Repeat("x", 128)
+	users := someUsers(50)
+	for i := range users {
+		users[i].OpenID, users[i].Nickname, users[i].Phone = long, strp(strings.Repeat("名", 64)), strp("13800000000")
+	}
+	render(t, views.English, views.Users(views.UsersPage{Page: page, Slug: "acme", Users: users, Next: users[49].ID, Paged: true}))
+	m := testUser()
+	m.CanWriteUsers, m.CanWriteSessions, m.CanWriteBans = true, true, true
+	m.Sessions = nil
+	for range 50 {
+		m.Sessions = append(m.Sessions, auth.SessionInfo{ID: uuid.New(), IP: "2001:db8::1234:5678:9abc:def0", UserAgent: strings.Repeat("M", 512)})
+	}
+	m.MoreSessions = true
+	render(t, views.Chinese, views.User(m))
+}
