@@ -135,10 +135,34 @@ func (s banStore) delete(ctx context.Context, tenantID int64, id uuid.UUID) (Ban
 		RETURNING `+banColumns, id, nullTenant(tenantID)))
 }
 
-func (s banStore) list(ctx context.Context, tenantID int64, limit int, before *uuid.UUID) ([]Ban, error) {
+// list reads a page of bans, of one kind unless kind is "".
+func (s banStore) list(ctx context.Context, tenantID int64, kind string, limit int, before *uuid.UUID) ([]Ban, error) {
 	rows, err := s.db.Query(ctx, `SELECT `+banColumns+` FROM bans
-		WHERE `+inScope("tenant_id", "$1", tenantID)+` AND ($3::uuid IS NULL OR id < $3)
-		ORDER BY id DESC LIMIT $2`, nullTenant(tenantID), limit, before)
+		WHERE `+inScope("tenant_id", "$1", tenantID)+` AND ($3::uuid IS NULL OR id < $3) AND ($4 = '' OR kind = $4)
+		ORDER BY id DESC LIMIT $2`, nullTenant(tenantID), limit, before, kind)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanBan)
+}
+
+// userBans is the condition "a ban in force on user $2 with openid $3 in
+// tenant $1".
+const userBans = `tenant_id = $1 AND ((kind = 'user' AND target = $2) OR (kind = 'openid' AND target = $3))
+	AND (expires_at IS NULL OR expires_at > now())`
+
+func (s banStore) ofUser(ctx context.Context, tenantID int64, userID uuid.UUID, openID string) ([]Ban, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+banColumns+` FROM bans WHERE `+userBans+` ORDER BY id DESC LIMIT 50`,
+		tenantID, userID.String(), openID)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanBan)
+}
+
+func (s banStore) deleteOfUser(ctx context.Context, tenantID int64, userID uuid.UUID, openID string) ([]Ban, error) {
+	rows, err := s.db.Query(ctx, `DELETE FROM bans WHERE `+userBans+` RETURNING `+banColumns,
+		tenantID, userID.String(), openID)
 	if err != nil {
 		return nil, err
 	}

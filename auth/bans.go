@@ -129,7 +129,37 @@ func (b *Bans) Delete(ctx context.Context, tenantID int64, id uuid.UUID) (Ban, e
 // List returns a tenant's bans (0: platform-wide), newest first, before
 // the cursor id; expired bans are listed too, until pruned.
 func (b *Bans) List(ctx context.Context, tenantID int64, limit int, before *uuid.UUID) ([]Ban, error) {
-	return b.store.list(ctx, tenantID, limit, before)
+	return b.store.list(ctx, tenantID, "", limit, before)
+}
+
+// ListKind is List of the bans of one kind (BanUser, BanOpenID, BanIP).
+func (b *Bans) ListKind(ctx context.Context, tenantID int64, kind string, limit int, before *uuid.UUID) ([]Ban, error) {
+	switch kind {
+	case BanUser, BanOpenID, BanIP:
+	default:
+		return nil, tenant.Invalid("kind", "must be user, openid or ip")
+	}
+	return b.store.list(ctx, tenantID, kind, limit, before)
+}
+
+// OfUser returns the bans in force on a user of a tenant: by user id or
+// by the user's openid.
+func (b *Bans) OfUser(ctx context.Context, tenantID int64, userID uuid.UUID, openID string) ([]Ban, error) {
+	return b.store.ofUser(ctx, tenantID, userID, openID)
+}
+
+// LiftUser lifts every ban in force on a user (by user id or openid) and
+// returns the bans lifted; none is ErrBanNotFound.
+func (b *Bans) LiftUser(ctx context.Context, tenantID int64, userID uuid.UUID, openID string) ([]Ban, error) {
+	lifted, err := b.store.deleteOfUser(ctx, tenantID, userID, openID)
+	if err != nil {
+		return nil, err
+	}
+	if len(lifted) == 0 {
+		return nil, ErrBanNotFound
+	}
+	b.changed(ctx, tenantID)
+	return lifted, nil
 }
 
 func (b *Bans) changed(ctx context.Context, tenantID int64) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strconv"
 	"sync"
@@ -503,4 +504,102 @@ func TestBansList(t *testing.T) {
 			t.Fatalf("List = %#v, want an empty slice", page)
 		}
 	})
+}
+
+func TestBansListKind(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	rt := b.tenant(t)
+	u := b.user(t, rt.ID, "o-kind")
+	var ips []uuid.UUID
+	for _, n := range []NewBan{{IP: "203.0.113.1", Reason: "a"}, {OpenID: "o-x", Reason: "b"},
+		{UserID: u.String(), Reason: "c"}, {IP: "203.0.113.2", Reason: "d"}} {
+		ban, err := b.bans.Create(ctx, rt.ID, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ban.Kind == BanIP {
+			ips = append([]uuid.UUID{ban.ID}, ips...)
+		}
+	}
+	got, err := b.bans.ListKind(ctx, rt.ID, BanIP, 1, nil)
+	if err != nil || len(got) != 1 || got[0].ID != ips[0] {
+		t.Fatalf("first ip page = %v, %v", got, err)
+	}
+	got, err = b.bans.ListKind(ctx, rt.ID, BanIP, 10, &got[0].ID)
+	if err != nil || len(got) != 1 || got[0].ID != ips[1] {
+		t.Fatalf("second ip page = %v, %v", got, err)
+	}
+	if got, _ := b.bans.ListKind(ctx, rt.ID, BanOpenID, 10, nil); len(got) != 1 || got[0].Target != "o-x" {
+		t.Fatalf("openid bans = %v", got)
+	}
+	var invalid *tenant.ValidationError
+	if _, err := b.bans.ListKind(ctx, rt.ID, "nope", 10, nil); !errors.As(err, &invalid) {
+		t.Fatalf("unknown kind = %v", err)
+	}
+}
+
+func TestBansOfUser(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	rt, other := b.tenant(t), b.tenant(t)
+	u := b.user(t, rt.ID, "o-banned")
+	byID, err := b.bans.Create(ctx, rt.ID, NewBan{UserID: u.String(), Reason: "by id"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byOpenID, err := b.bans.Create(ctx, rt.ID, NewBan{OpenID: "o-banned", Reason: "by openid"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lapsed, err := b.bans.Create(ctx, rt.ID, NewBan{OpenID: "o-banned", Reason: "lapsed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.db.Exec(ctx, `UPDATE bans SET expires_at = now() - interval '1 second' WHERE id = $1`, lapsed.ID); err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := b.bans.Create(ctx, other.ID, NewBan{OpenID: "o-banned", Reason: "other tenant"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip, err := b.bans.Create(ctx, rt.ID, NewBan{IP: "203.0.113.5", Reason: "ip"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	view := func(t *testing.T) BanView {
+		v, err := b.views.View(ctx, rt.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+
+	got, err := b.bans.OfUser(ctx, rt.ID, u, "o-banned")
+	if err != nil || len(got) != 2 || got[0].ID != byOpenID.ID || got[1].ID != byID.ID {
+		t.Fatalf("OfUser = %v, %v; want the two live ones of this tenant", got, err)
+	}
+	if err := view(t).Check(u.String(), "", netip.Addr{}); err == nil {
+		t.Fatal("not banned before lifting")
+	}
+	lifted, err := b.bans.LiftUser(ctx, rt.ID, u, "o-banned")
+	if err != nil || len(lifted) != 2 {
+		t.Fatalf("LiftUser = %v, %v", lifted, err)
+	}
+	if got, _ := b.bans.OfUser(ctx, rt.ID, u, "o-banned"); len(got) != 0 {
+		t.Fatalf("still banned: %v", got)
+	}
+	if err := view(t).Check(u.String(), "o-banned", netip.Addr{}); err != nil {
+		t.Fatalf("after lifting: %v", err)
+	}
+	for _, id := range []uuid.UUID{theirs.ID, ip.ID, lapsed.ID} {
+		if n := b.count(t, `SELECT count(*) FROM bans WHERE id = $1`, id); n != 1 {
+			t.Errorf("ban %s went too", id)
+		}
+	}
+	if _, err := b.bans.LiftUser(ctx, rt.ID, u, "o-banned"); !errors.Is(err, ErrBanNotFound) {
+		t.Fatalf("lifting again = %v, want ErrBanNotFound", err)
+	}
 }

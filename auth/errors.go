@@ -16,6 +16,7 @@ import (
 var (
 	ErrTenantNotFound      = errors.New("tenant not found")
 	ErrTenantDisabled      = errors.New("tenant disabled")
+	ErrUserDisabled        = errors.New("user disabled")
 	ErrInvalidCode         = errors.New("invalid, expired or used login code")
 	ErrInvalidToken        = errors.New("invalid access token")
 	ErrInvalidRefreshToken = errors.New("invalid refresh token")

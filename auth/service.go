@@ -184,8 +184,11 @@ func (s *Service) Login(ctx context.Context, sc *Scope, code string, meta Client
 			return err
 		}
 		resp.User.IsNew = userID == newID
-		if status != "active" {
-			return &BannedError{}
+		// The upsert locked the row, so a concurrent Users.SetStatus either
+		// ran first (and this reads its status) or waits and then revokes
+		// the session made here.
+		if status != UserActive {
+			return ErrUserDisabled
 		}
 		if err := bans.Check(userID.String(), "", netip.Addr{}); err != nil {
 			return err
@@ -220,8 +223,8 @@ func (s *Service) Refresh(ctx context.Context, sc *Scope, token string, meta Cli
 		if err != nil {
 			return err
 		}
-		if status != "active" {
-			return &BannedError{}
+		if status != UserActive {
+			return ErrUserDisabled
 		}
 		return bans.Check(userID.String(), resp.User.OpenID, netip.Addr{})
 	})

@@ -268,8 +268,8 @@ func TestServiceLogin(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := sb.svc.Login(ctx, sb.admit(t, rt, ip), sb.wx.MintCode(rt.WeChatAppID, "dave"), meta)
-		if !isBanned(err) {
-			t.Fatalf("Login = %v, want banned", err)
+		if !errors.Is(err, ErrUserDisabled) {
+			t.Fatalf("Login = %v, want ErrUserDisabled", err)
 		}
 		if n := sb.count(t, `SELECT count(*) FROM sessions WHERE tenant_id = $1`, rt.ID); n != 1 {
 			t.Fatalf("%d sessions, want only the one from before the user was disabled", n)

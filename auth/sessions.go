@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/miniauth/miniauth/tenant/cache"
@@ -235,13 +236,25 @@ func (s *Sessions) Revoke(ctx context.Context, tenantID int64, userID, sid uuid.
 
 // RevokeUser ends every session of a user and returns how many were live.
 func (s *Sessions) RevokeUser(ctx context.Context, tenantID int64, userID uuid.UUID, reason string) (int64, error) {
-	tag, err := s.db.Exec(ctx, `UPDATE sessions SET revoked_at = now(), revoke_reason = $3
-		WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL`, tenantID, userID, reason)
+	n, err := revokeUserSessions(ctx, s.db, tenantID, userID, reason)
 	if err != nil {
 		return 0, err
 	}
 	s.NotifyUser(ctx, tenantID, userID)
-	return tag.RowsAffected(), nil
+	return n, nil
+}
+
+// execer is a pool or a transaction.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// revokeUserSessions ends every session of a user in db, which may be a
+// transaction; the caller tells the instances (NotifyUser) once it holds.
+func revokeUserSessions(ctx context.Context, db execer, tenantID int64, userID uuid.UUID, reason string) (int64, error) {
+	tag, err := db.Exec(ctx, `UPDATE sessions SET revoked_at = now(), revoke_reason = $3
+		WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL`, tenantID, userID, reason)
+	return tag.RowsAffected(), err
 }
 
 // Active reports whether a session still accepts its access tokens. It is

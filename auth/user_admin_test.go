@@ -274,3 +274,184 @@ func TestUsersRevokeSessions(t *testing.T) {
 		t.Fatalf("RevokeSessions of no user = %v, want ErrUserNotFound", err)
 	}
 }
+
+func TestUsersSessions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	rt, other := b.tenant(t), b.tenant(t)
+	users := NewUsers(b.db, b.sessions)
+	uid := b.user(t, rt.ID, "o-sessions")
+	older, _ := b.session(t, rt.ID, uid, "203.0.113.9")
+	newer, _ := b.session(t, rt.ID, uid, "")
+	gone, _ := b.session(t, rt.ID, uid, "")
+	lapsed, _ := b.session(t, rt.ID, uid, "")
+	if err := b.sessions.Revoke(ctx, rt.ID, uid, gone, "logout"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.db.Exec(ctx, `UPDATE sessions SET expires_at = now() - interval '1 second' WHERE id = $1`, lapsed); err != nil {
+		t.Fatal(err)
+	}
+	// A refresh makes a session the most recently used.
+	if _, err := b.db.Exec(ctx, `UPDATE sessions SET refreshed_at = now() + interval '1 minute' WHERE id = $1`, older); err != nil {
+		t.Fatal(err)
+	}
+	theirs := b.user(t, other.ID, "o-theirs")
+	b.session(t, other.ID, theirs, "")
+
+	t.Run("live only, most recently used first", func(t *testing.T) {
+		got, err := users.Sessions(ctx, rt.ID, uid, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || got[0].ID != older || got[1].ID != newer {
+			t.Fatalf("Sessions = %+v, want %s then %s", got, older, newer)
+		}
+		if got[0].IP != "203.0.113.9" || got[1].IP != "" {
+			t.Errorf("IPs %q, %q", got[0].IP, got[1].IP)
+		}
+		if !got[0].LastUsedAt.After(got[0].CreatedAt) || !got[1].LastUsedAt.Equal(got[1].CreatedAt) {
+			t.Errorf("last used is not the refresh, else the login: %+v", got)
+		}
+		if got, _ := users.Sessions(ctx, rt.ID, uid, 1); len(got) != 1 {
+			t.Errorf("limit 1 gave %d", len(got))
+		}
+	})
+	t.Run("scoped by tenant", func(t *testing.T) {
+		if got, err := users.Sessions(ctx, other.ID, uid, 50); err != nil || len(got) != 0 {
+			t.Fatalf("another tenant sees %d sessions (%v)", len(got), err)
+		}
+	})
+	t.Run("revoke one", func(t *testing.T) {
+		if err := users.RevokeSession(ctx, other.ID, uid, newer); !errors.Is(err, ErrSessionNotFound) {
+			t.Fatalf("revoke under another tenant = %v", err)
+		}
+		if err := users.RevokeSession(ctx, rt.ID, theirs, newer); !errors.Is(err, ErrSessionNotFound) {
+			t.Fatalf("revoke under another user = %v", err)
+		}
+		if err := users.RevokeSession(ctx, rt.ID, uid, gone); !errors.Is(err, ErrSessionNotFound) {
+			t.Fatalf("revoke of a revoked session = %v", err)
+		}
+		if !b.active(t, rt.ID, newer, uid) {
+			t.Fatal("inactive before revocation")
+		}
+		if err := users.RevokeSession(ctx, rt.ID, uid, newer); err != nil {
+			t.Fatal(err)
+		}
+		if revoked, reason := b.revoked(t, newer); !revoked || reason != "revoked_by_admin" {
+			t.Fatalf("revoked %v (%q)", revoked, reason)
+		}
+		if b.active(t, rt.ID, newer, uid) {
+			t.Fatal("a revoked session still answers active")
+		}
+		if revoked, _ := b.revoked(t, older); revoked {
+			t.Fatal("the other session was revoked too")
+		}
+	})
+}
+
+func TestUsersSetStatus(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	sb := setupService(t)
+	const ip = "198.51.100.20"
+	rt, other := sb.miniProgram(t), sb.miniProgram(t)
+	users := NewUsers(sb.db, sb.sessions)
+	// Another instance's session cache, fed by the same change feed.
+	elsewhere := newSessions(sb.db, sb.feed, sb.clock.Now)
+	phone, tablet := sb.login(t, rt, "gina", ip), sb.login(t, rt, "gina", ip)
+	bystander := sb.login(t, rt, "hank", ip)
+	theirs := sb.login(t, other, "gina", ip)
+	uid := uuid.MustParse(phone.User.ID)
+	for _, r := range []TokenResponse{phone, tablet, bystander} {
+		if _, err := sb.authenticate(rt, ip, r.AccessToken); err != nil {
+			t.Fatalf("before: %v", err)
+		}
+	}
+	sid := uuid.MustParse(mustClaims(t, sb, rt, phone.AccessToken).SID)
+	if ok, err := elsewhere.Active(ctx, rt.ID, sid, uid); err != nil || !ok {
+		t.Fatalf("the other instance: Active = %v, %v", ok, err)
+	}
+
+	t.Run("disabling ends every session and refuses login and refresh", func(t *testing.T) {
+		before, after, err := users.SetStatus(ctx, rt.ID, uid, UserDisabled)
+		if err != nil || before.Status != UserActive || after.Status != UserDisabled || after.ID != phone.User.ID {
+			t.Fatalf("SetStatus = %+v, %+v, %v", before, after, err)
+		}
+		for _, r := range []TokenResponse{phone, tablet} {
+			if _, err := sb.authenticate(rt, ip, r.AccessToken); !errors.Is(err, ErrInvalidToken) {
+				t.Fatalf("a disabled user's access token: %v, want ErrInvalidToken", err)
+			}
+			if _, err := sb.svc.Refresh(ctx, sb.admit(t, rt, ip), r.RefreshToken, ClientMeta{}); !errors.Is(err, ErrUserDisabled) {
+				t.Fatalf("a disabled user's refresh: %v, want ErrUserDisabled", err)
+			}
+		}
+		if revoked, reason := sb.revoked(t, sid); !revoked || reason != "user_disabled" {
+			t.Fatalf("session revoked %v (%q)", revoked, reason)
+		}
+		if ok, err := elsewhere.Active(ctx, rt.ID, sid, uid); err != nil || ok {
+			t.Fatalf("the other instance still answers Active = %v, %v", ok, err)
+		}
+		if _, err := sb.svc.Login(ctx, sb.admit(t, rt, ip), sb.wx.MintCode(rt.WeChatAppID, "gina"), ClientMeta{}); !errors.Is(err, ErrUserDisabled) {
+			t.Fatalf("Login = %v, want ErrUserDisabled", err)
+		}
+		if n := sb.count(t, `SELECT count(*) FROM sessions WHERE user_id = $1 AND revoked_at IS NULL`, uid); n != 0 {
+			t.Fatalf("%d live sessions of a disabled user", n)
+		}
+		if _, err := sb.authenticate(rt, ip, bystander.AccessToken); err != nil {
+			t.Fatalf("another user's token: %v", err)
+		}
+		if _, err := sb.authenticate(other, ip, theirs.AccessToken); err != nil {
+			t.Fatalf("the same openid in another tenant: %v", err)
+		}
+	})
+
+	t.Run("disabling again changes nothing", func(t *testing.T) {
+		before, after, err := users.SetStatus(ctx, rt.ID, uid, UserDisabled)
+		if err != nil || before.Status != UserDisabled || after != before {
+			t.Fatalf("SetStatus = %+v, %+v, %v", before, after, err)
+		}
+	})
+
+	t.Run("enabling lets the user log in again; old tokens stay dead", func(t *testing.T) {
+		before, after, err := users.SetStatus(ctx, rt.ID, uid, UserActive)
+		if err != nil || before.Status != UserDisabled || after.Status != UserActive {
+			t.Fatalf("SetStatus = %+v, %+v, %v", before, after, err)
+		}
+		if _, err := sb.authenticate(rt, ip, phone.AccessToken); !errors.Is(err, ErrInvalidToken) {
+			t.Fatalf("an old access token: %v, want ErrInvalidToken", err)
+		}
+		again := sb.login(t, rt, "gina", ip)
+		if _, err := sb.authenticate(rt, ip, again.AccessToken); err != nil {
+			t.Fatalf("a new login's token: %v", err)
+		}
+	})
+
+	t.Run("an invalid status is a validation error", func(t *testing.T) {
+		for _, s := range []string{"", "banned", "Disabled"} {
+			if _, _, err := users.SetStatus(ctx, rt.ID, uid, s); invalidField(err) != "status" {
+				t.Errorf("SetStatus(%q) = %v, want invalid status", s, err)
+			}
+		}
+	})
+
+	t.Run("another tenant's user and no user are not found", func(t *testing.T) {
+		for name, id := range map[string]string{"another tenant's user": theirs.User.ID, "no such user": uuid.Must(uuid.NewV7()).String()} {
+			if _, _, err := users.SetStatus(ctx, rt.ID, uuid.MustParse(id), UserDisabled); !errors.Is(err, ErrUserNotFound) || !errors.Is(err, tenant.ErrNotFound) {
+				t.Errorf("%s: %v, want ErrUserNotFound", name, err)
+			}
+		}
+		if _, err := sb.authenticate(other, ip, theirs.AccessToken); err != nil {
+			t.Fatalf("another tenant's user was touched: %v", err)
+		}
+	})
+}
+
+func mustClaims(t *testing.T, sb *serviceBundle, rt *tenant.Runtime, token string) *Claims {
+	t.Helper()
+	c, err := sb.tokens.Verify(rt, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}

@@ -95,10 +95,11 @@ func (h *Handler) adminForm(c *gin.Context) (views.AdminForm, error) {
 // accountErrors puts a domain error of an account change beside the
 // form's fields, or reports that it is not a form error.
 func accountErrors(c *gin.Context, f *views.Form, err error) bool {
-	var invalid *tenant.ValidationError
+	if f.Errors == nil {
+		f.Errors = map[string]string{}
+	}
 	switch {
-	case errors.As(err, &invalid):
-		formErrors(c, f, invalid)
+	case fieldErrors(c, err, f.Errors, nil):
 	case errors.Is(err, tenant.ErrConflict):
 		f.Errors["email"] = views.T(c.Request.Context(), "admins.email_taken")
 	default:

@@ -211,18 +211,11 @@ func (h *Handler) apiKeyFormError(c *gin.Context, name, role, slug string, inval
 		return
 	}
 	m.Create.Values = map[string]string{"name": name, "role": role, "tenant": slug}
-	formErrors(c, &m.Create.Form, invalid)
-	h.render(c, http.StatusBadRequest, views.APIKeys(m))
-}
-
-// formErrors puts a domain validation error beside the form's fields.
-func formErrors(c *gin.Context, f *views.Form, invalid *tenant.ValidationError) {
-	if f.Errors == nil {
-		f.Errors = map[string]string{}
+	if m.Create.Errors == nil {
+		m.Create.Errors = map[string]string{}
 	}
-	invalid.EachField(func(field, message string) {
-		f.Errors[field] = views.FieldMessage(c.Request.Context(), message)
-	})
+	fieldErrors(c, invalid, m.Create.Errors, nil)
+	h.render(c, http.StatusBadRequest, views.APIKeys(m))
 }
 
 func (h *Handler) revokeAPIKey(c *gin.Context) {

@@ -184,3 +184,21 @@ func (h *Handler) NotFound(c *gin.Context) {
 
 // viewerTenants are the ids of the tenants the viewer holds a role in.
 func viewerTenants(v *viewer) []int64 { return v.tenantIDs }
+
+// fieldErrors puts a domain validation error's messages beside the fields;
+// rename maps domain field names to the form's where they differ.
+func fieldErrors(c *gin.Context, err error, errs map[string]string, rename func(string) string) bool {
+	var invalid *tenant.ValidationError
+	if !errors.As(err, &invalid) {
+		return false
+	}
+	invalid.EachField(func(field, message string) {
+		if rename != nil {
+			field = rename(field)
+		}
+		if _, ok := errs[field]; !ok {
+			errs[field] = views.FieldMessage(c.Request.Context(), message)
+		}
+	})
+	return true
+}

@@ -354,3 +354,11 @@ func (b *testBundle) captchaAnswer(t testing.TB, id string) string {
 	}
 	return v
 }
+
+// wantRedirect fails the test unless p is a 303 to location.
+func wantRedirect(t testing.TB, p page, location string) {
+	t.Helper()
+	if p.Status != http.StatusSeeOther || p.Header.Get("Location") != location {
+		t.Fatalf("status %d, Location %q; want 303 to %s: %s", p.Status, p.Header.Get("Location"), location, p.Body)
+	}
+}

@@ -122,24 +122,6 @@ func ttlField(c *gin.Context, form map[string]string, errs map[string]string, na
 	return time.Duration(min(n, math.MaxInt32)) * time.Second
 }
 
-// fieldErrors puts a domain validation error's messages beside the fields;
-// rename maps domain field names to the form's where they differ.
-func fieldErrors(c *gin.Context, err error, errs map[string]string, rename func(string) string) bool {
-	var invalid *tenant.ValidationError
-	if !errors.As(err, &invalid) {
-		return false
-	}
-	invalid.EachField(func(field, message string) {
-		if rename != nil {
-			field = rename(field)
-		}
-		if _, ok := errs[field]; !ok {
-			errs[field] = views.FieldMessage(c.Request.Context(), message)
-		}
-	})
-	return true
-}
-
 var tenantFormFields = []string{"slug", "name", "wechat_appid", "signing_alg", "access_ttl_seconds", "refresh_ttl_seconds"}
 
 func (h *Handler) createTenant(c *gin.Context) {

@@ -43,13 +43,6 @@ func (b *testBundle) lastDiff(t testing.TB, action string) (actorType, slug stri
 	return actorType, slug, diff
 }
 
-func wantRedirect(t testing.TB, p page, to string) {
-	t.Helper()
-	if p.Status != http.StatusSeeOther || p.Header.Get("Location") != to {
-		t.Fatalf("status %d Location %q, want 303 to %s: %s", p.Status, p.Header.Get("Location"), to, p.Body)
-	}
-}
-
 func TestTenantCreateAndList(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

@@ -28,6 +28,8 @@ func problemFor(err error) *web.Problem {
 		return web.NewProblem(http.StatusNotFound, "tenant_not_found", "No tenant has this slug.")
 	case errors.Is(err, auth.ErrTenantDisabled):
 		return web.NewProblem(http.StatusForbidden, "tenant_disabled", "This mini-program is disabled.")
+	case errors.Is(err, auth.ErrUserDisabled):
+		return web.NewProblem(http.StatusForbidden, "user_disabled", "This user is disabled.")
 	case errors.Is(err, auth.ErrInvalidCode):
 		return web.NewProblem(http.StatusUnauthorized, "invalid_code", "The login code is invalid, expired or already used.")
 	case errors.Is(err, auth.ErrInvalidPhoneCode):
