@@ -55,7 +55,7 @@ func (h *Handler) bansPage(c *gin.Context) {
 		h.render(c, http.StatusOK, views.BansResults(m))
 		return
 	}
-	m.Page = h.page(c, "bans.title", "tenants")
+	m.Page = h.page(c, "bans.title", bansNav(c))
 	h.render(c, http.StatusOK, views.Bans(m))
 }
 
@@ -112,7 +112,7 @@ func (h *Handler) createBan(c *gin.Context) {
 	if !ok {
 		return
 	}
-	m.Page, m.Form, m.Confirm = h.page(c, "bans.title", "tenants"), form, confirm
+	m.Page, m.Form, m.Confirm = h.page(c, "bans.title", bansNav(c)), form, confirm
 	h.render(c, http.StatusBadRequest, views.Bans(m))
 }
 
@@ -153,3 +153,11 @@ func localTime(c *gin.Context, v string) (*time.Time, error) {
 }
 
 var _ = tenant.Invalid
+
+// bansNav is the nav entry of a bans screen: platform bans have their own.
+func bansNav(c *gin.Context) string {
+	if c.Param("slug") == "" {
+		return "bans"
+	}
+	return "tenants"
+}

@@ -50,6 +50,9 @@ func (h *Handler) nav(c *gin.Context) []views.NavItem {
 	if h.allowed(c, admin.PlatformDomain, admin.ObjAPIKeys, admin.ActRead) || h.anyTenant(c, admin.ObjAPIKeys, admin.ActRead) {
 		items = append(items, views.NavItem{Key: "api-keys", Href: "/admin/api-keys"})
 	}
+	if h.allowed(c, admin.PlatformDomain, admin.ObjBans, admin.ActRead) {
+		items = append(items, views.NavItem{Key: "bans", Href: "/admin/bans"})
+	}
 	if h.allowed(c, admin.PlatformDomain, admin.ObjAdmins, admin.ActRead) {
 		items = append(items, views.NavItem{Key: "admins", Href: "/admin/admins"})
 	}

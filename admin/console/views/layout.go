@@ -9,6 +9,7 @@ func init() {
 		"nav.tenants":      {"Tenants", "租户"},
 		"nav.api-keys":     {"API keys", "API 密钥"},
 		"nav.admins":       {"Admins", "管理员"},
+		"nav.bans":         {"Platform bans", "平台封禁"},
 		"nav.audit":        {"Audit log", "审计日志"},
 		"nav.account":      {"Password", "修改密码"},
 		"error.home":       {"Back to the dashboard", "返回概览"},
