@@ -68,6 +68,7 @@ func (h *Handler) Routes(r gin.IRouter) {
 
 	g.GET("/tenants/:slug/users", h.can(admin.ObjUsers, admin.ActRead), h.listUsers)
 	g.GET("/tenants/:slug/users/:id", h.can(admin.ObjUsers, admin.ActRead), h.getUser)
+	g.PATCH("/tenants/:slug/users/:id", h.can(admin.ObjUsers, admin.ActWrite), h.updateUser)
 	g.DELETE("/tenants/:slug/users/:id", h.can(admin.ObjUsers, admin.ActWrite), h.eraseUser)
 	g.POST("/tenants/:slug/users/:id/revoke-sessions", h.can(admin.ObjSessions, admin.ActWrite), h.revokeSessions)
 
