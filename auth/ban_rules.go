@@ -56,6 +56,34 @@ func (n NewBan) target(tenantID int64, now time.Time) (kind, target string, err 
 	}
 }
 
+// A ban of an IP range wider than these prefix lengths locks out a whole
+// population (a provider's network, a country, everyone), so it is held
+// to a stronger authorisation than a ban of one subject (admin.CheckWideBan).
+const (
+	WideBanBitsIPv4 = 16
+	WideBanBitsIPv6 = 48
+)
+
+// Wide reports whether the ban's ip is a range wider than /16 (IPv4) or
+// /48 (IPv6), up to 0.0.0.0/0 or ::/0, and returns the range as the ban
+// will store it (host bits cleared, IPv4-mapped forms as IPv4). A ban of a
+// user, an openid, one address or a narrower range is not wide, and
+// neither is an ip Create would refuse as malformed.
+func (n NewBan) Wide() (target string, wide bool) {
+	if n.IP == "" {
+		return "", false
+	}
+	p, err := parseIPOrPrefix(n.IP)
+	if err != nil {
+		return "", false
+	}
+	limit := WideBanBitsIPv6
+	if p.Addr().Is4() {
+		limit = WideBanBitsIPv4
+	}
+	return p.String(), p.Bits() < limit
+}
+
 var errNoSuchBanUser = tenant.Invalid("user_id", "no user of this tenant has this id")
 
 // parseIPOrPrefix reads an address or CIDR as the IP check sees clients:

@@ -254,3 +254,30 @@ func TestBanViewCheck(t *testing.T) {
 		}
 	})
 }
+
+func TestNewBanWide(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		ip     string
+		target string
+		wide   bool
+	}{
+		{"10.1.0.0/16", "10.1.0.0/16", false},
+		{"10.1.2.3/15", "10.0.0.0/15", true},
+		{"0.0.0.0/0", "0.0.0.0/0", true},
+		{"203.0.113.7", "203.0.113.7/32", false},
+		{"::ffff:10.0.0.0/104", "10.0.0.0/8", true},
+		{"::ffff:10.1.0.0/112", "10.1.0.0/16", false},
+		{"2001:db8:1::/48", "2001:db8:1::/48", false},
+		{"2001:db8:1::/47", "2001:db8::/47", true},
+		{"::/0", "::/0", true},
+		{"2001:db8::1", "2001:db8::1/128", false},
+		{"", "", false},
+		{"not an ip", "", false},
+	} {
+		target, wide := NewBan{IP: tc.ip}.Wide()
+		if target != tc.target || wide != tc.wide {
+			t.Errorf("Wide(%q) = %q, %v; want %q, %v", tc.ip, target, wide, tc.target, tc.wide)
+		}
+	}
+}

@@ -68,6 +68,7 @@ func (h *Handler) Routes(r gin.IRouter) {
 
 	g.GET("/tenants/:slug/users", h.can(admin.ObjUsers, admin.ActRead), h.listUsers)
 	g.GET("/tenants/:slug/users/:id", h.can(admin.ObjUsers, admin.ActRead), h.getUser)
+	g.PATCH("/tenants/:slug/users/:id", h.can(admin.ObjUsers, admin.ActWrite), h.updateUser)
 	g.DELETE("/tenants/:slug/users/:id", h.can(admin.ObjUsers, admin.ActWrite), h.eraseUser)
 	g.POST("/tenants/:slug/users/:id/revoke-sessions", h.can(admin.ObjSessions, admin.ActWrite), h.revokeSessions)
 
@@ -112,6 +113,8 @@ func problemFor(err error) *web.Problem {
 		return web.NewProblem(http.StatusNotFound, "not_found", "No such resource.")
 	case errors.Is(err, tenant.ErrConflict):
 		return web.NewProblem(http.StatusConflict, "conflict", "A resource with this identifier already exists.")
+	case errors.Is(err, admin.ErrWideBanForbidden):
+		return web.NewProblem(http.StatusForbidden, "forbidden", "Only a platform admin may ban an IP range wider than /16 (IPv4) or /48 (IPv6).")
 	case errors.Is(err, admin.ErrForbidden):
 		return errForbidden
 	case errors.Is(err, admin.ErrUnauthorized):

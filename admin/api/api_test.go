@@ -385,6 +385,7 @@ func TestRBAC(t *testing.T) {
 			{"delete tenant", http.MethodDelete, "/tenants/tenant-b", nil},
 			{"list users", http.MethodGet, "/tenants/tenant-b/users", nil},
 			{"get user", http.MethodGet, "/tenants/tenant-b/users/" + uidB.String(), nil},
+			{"disable user", http.MethodPatch, "/tenants/tenant-b/users/" + uidB.String(), map[string]any{"status": "disabled"}},
 			{"erase user", http.MethodDelete, "/tenants/tenant-b/users/" + uidB.String(), nil},
 			{"revoke sessions", http.MethodPost, "/tenants/tenant-b/users/" + uidB.String() + "/revoke-sessions", nil},
 			{"list keys", http.MethodGet, "/tenants/tenant-b/keys", nil},
@@ -408,7 +409,7 @@ func TestRBAC(t *testing.T) {
 			t.Errorf("tenant B is now %+v, %v", got, err)
 		}
 		for what, n := range map[string]int{
-			"B's user":        b.count(t, `SELECT count(*) FROM users WHERE tenant_id = $1`, tb.ID),
+			"B's user":        b.count(t, `SELECT count(*) FROM users WHERE tenant_id = $1 AND status = 'active'`, tb.ID),
 			"B's ban":         b.count(t, `SELECT count(*) FROM bans WHERE tenant_id = $1`, tb.ID),
 			"B's signing key": b.count(t, `SELECT count(*) FROM signing_keys WHERE tenant_id = $1`, tb.ID),
 			"B's API key":     b.count(t, `SELECT count(*) FROM api_keys WHERE tenant_id = $1 AND revoked_at IS NULL`, tb.ID),

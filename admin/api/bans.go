@@ -18,6 +18,9 @@ type createBanRequest struct {
 	IP        string     `json:"ip"`
 	Reason    string     `json:"reason"`
 	ExpiresAt *time.Time `json:"expires_at"`
+	// Confirm repeats the target of a ban wide enough to lock out a whole
+	// population (admin.CheckWideBan).
+	Confirm string `json:"confirm"`
 }
 
 type banJSON struct {
@@ -51,10 +54,15 @@ func (h *Handler) createBan(c *gin.Context) {
 	}
 	tenantID, slug := banScope(c)
 	p := caller(c)
-	b, err := h.Bans.Create(c.Request.Context(), tenantID, auth.NewBan{
+	n := auth.NewBan{
 		UserID: req.UserID, OpenID: req.OpenID, IP: req.IP, Reason: req.Reason, ExpiresAt: req.ExpiresAt,
 		CreatedBy: p.Actor.Type + ":" + p.Actor.ID,
-	})
+	}
+	if err := h.Authz.AuthorizeBan(p.Subject, n, req.Confirm); err != nil {
+		fail(c, err)
+		return
+	}
+	b, err := h.Bans.Create(c.Request.Context(), tenantID, n)
 	if err != nil {
 		fail(c, err)
 		return

@@ -105,14 +105,15 @@ func TestBanKinds(t *testing.T) {
 		t.Fatalf("openid ban: %+v", ob)
 	}
 
-	// ip: a single address, a CIDR, an IPv6 range and a CIDR with host bits.
+	// ip: a single address, a CIDR, an IPv6 range and a CIDR with host bits
+	// (the wide ones confirmed, TestBanWide; confirm is ignored on the rest).
 	for _, c := range []struct{ ip, target, alt string }{
 		{"127.0.0.1", "127.0.0.1", "127.0.0.1/32"},
 		{"127.0.0.0/8", "127.0.0.0/8", ""},
 		{"2001:db8::/32", "2001:db8::/32", ""},
 		{"10.1.2.3/8", "10.0.0.0/8", ""},
 	} {
-		ib := banCreate(t, b, path, map[string]any{"ip": c.ip, "reason": "ip"})
+		ib := banCreate(t, b, path, map[string]any{"ip": c.ip, "reason": "ip", "confirm": c.ip})
 		if ib.Kind != "ip" || (ib.Target != c.target && (c.alt == "" || ib.Target != c.alt)) {
 			t.Fatalf("ip ban of %s: %+v, want target %s", c.ip, ib, c.target)
 		}
@@ -283,4 +284,70 @@ func TestBanPlatformWide(t *testing.T) {
 			t.Fatalf("audit %s of the platform ban: %d rows", action, n)
 		}
 	}
+}
+
+// A ban wider than /16 (IPv4) or /48 (IPv6) locks out a whole population:
+// platform admins only, and only with the target typed into confirm.
+func TestBanWide(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ta := b.tenant(t, "ban-wide")
+	tenantAdmin, _ := b.key(t, admin.RoleTenantAdmin, ta.Slug)
+	operator, _ := b.key(t, admin.RoleTenantOperator, ta.Slug)
+	path := "/tenants/" + ta.Slug + "/bans"
+	stored := func() int {
+		t.Helper()
+		return b.count(t, `SELECT count(*) FROM bans`)
+	}
+
+	t.Run("tenant roles may not", func(t *testing.T) {
+		for _, key := range []string{tenantAdmin, operator} {
+			for _, body := range []map[string]any{
+				{"ip": "10.0.0.0/8", "reason": "x"},
+				{"ip": "10.0.0.0/8", "reason": "x", "confirm": "10.0.0.0/8"},
+				{"ip": "2001:db8::/32", "reason": "x", "confirm": "2001:db8::/32"},
+				{"ip": "0.0.0.0/0", "reason": "x", "confirm": "0.0.0.0/0"},
+			} {
+				r := b.do(t, key, http.MethodPost, path, body)
+				r.want(t, fmt.Sprint(body), http.StatusForbidden, "forbidden")
+				if !strings.Contains(r.Problem.Detail, "platform admin") {
+					t.Errorf("%v: detail %q does not say who may", body, r.Problem.Detail)
+				}
+			}
+		}
+		if n := stored(); n != 0 {
+			t.Fatalf("refused wide bans left %d rows", n)
+		}
+		// Up to a /16 or a /48 is theirs to ban, confirm or not.
+		for _, ip := range []string{"10.1.0.0/16", "2001:db8:1::/48", "203.0.113.7"} {
+			b.do(t, tenantAdmin, http.MethodPost, path, map[string]any{"ip": ip, "reason": "x"}).want(t, ip, http.StatusCreated, "")
+		}
+		b.do(t, tenantAdmin, http.MethodPost, path, map[string]any{"ip": "10.2.0.0/16", "reason": "x", "confirm": "anything"}).
+			want(t, "confirm on a narrow ban", http.StatusCreated, "")
+	})
+
+	before := stored()
+	t.Run("a platform admin must confirm", func(t *testing.T) {
+		banFields(t, "no confirm", b.do(t, b.platformKey, http.MethodPost, path, map[string]any{"ip": "10.0.0.0/8", "reason": "x"}), "confirm")
+		banFields(t, "wrong confirm", b.do(t, b.platformKey, http.MethodPost, path,
+			map[string]any{"ip": "10.0.0.0/8", "reason": "x", "confirm": "10.0.0.0/9"}), "confirm")
+		banFields(t, "platform route, no confirm", b.do(t, b.platformKey, http.MethodPost, "/bans", map[string]any{"ip": "::/0", "reason": "x"}), "confirm")
+		if n := stored(); n != before {
+			t.Fatalf("unconfirmed wide bans left %d rows", n-before)
+		}
+	})
+
+	t.Run("a platform admin, confirmed", func(t *testing.T) {
+		it := banCreate(t, b, path, map[string]any{"ip": "10.9.8.7/8", "reason": "botnet", "confirm": "10.0.0.0/8"})
+		if it.Kind != "ip" || it.Target != "10.0.0.0/8" {
+			t.Fatalf("wide ban: %+v", it)
+		}
+		pb := banCreate(t, b, "/bans", map[string]any{"ip": "::/0", "reason": "drill", "confirm": "::/0"})
+		for _, id := range []string{it.ID, pb.ID} {
+			if n := b.count(t, `SELECT count(*) FROM audit_log WHERE action = 'ban.create' AND target_id = $1
+				AND actor_id = $2 AND diff->'target' IS NOT NULL`, id, b.platformKeyID.String()); n != 1 {
+				t.Fatalf("audit of wide ban %s: %d rows", id, n)
+			}
+		}
+	})
 }

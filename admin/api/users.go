@@ -63,6 +63,31 @@ func (h *Handler) getUser(c *gin.Context) {
 	c.JSON(http.StatusOK, u)
 }
 
+type patchUserRequest struct {
+	Status string `json:"status"`
+}
+
+func (h *Handler) updateUser(c *gin.Context) {
+	id, ok := userID(c)
+	if !ok {
+		return
+	}
+	var req patchUserRequest
+	if err := web.DecodeJSON(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	rt := routeTenant(c)
+	before, after, err := h.Users.SetStatus(c.Request.Context(), rt.ID, id, req.Status)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	h.record(c, admin.Event{Action: "user.update", TenantID: &rt.ID, TenantSlug: rt.Slug, TargetType: "user", TargetID: id.String(),
+		Diff: admin.Diff(map[string]any{"status": before.Status}, map[string]any{"status": after.Status})})
+	c.JSON(http.StatusOK, after)
+}
+
 func (h *Handler) eraseUser(c *gin.Context) {
 	id, ok := userID(c)
 	if !ok {

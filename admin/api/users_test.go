@@ -7,6 +7,7 @@ package api_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -17,6 +18,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/miniauth/miniauth/admin"
 )
 
 func TestMgmtUsers(t *testing.T) {
@@ -268,4 +271,113 @@ func TestMgmtUsersPaginationUnderInserts(t *testing.T) {
 	if pages < 5 || failures.Load() != 0 {
 		t.Errorf("pages %d, concurrent insert failures %d", pages, failures.Load())
 	}
+}
+
+func TestMgmtUserStatus(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	tt := b.tenant(t, "mu-status")
+	other := b.tenant(t, "mu-status-other")
+	uid := b.user(t, tt.ID, "o-status")
+	theirs := b.user(t, other.ID, "o-status")
+	s1, s2 := b.mgSession(t, tt.ID, uid), b.mgSession(t, tt.ID, uid)
+	operator, operatorID := b.key(t, admin.RoleTenantOperator, tt.Slug)
+	viewer, _ := b.key(t, admin.RoleTenantViewer, tt.Slug)
+	path := "/tenants/" + tt.Slug + "/users/" + uid.String()
+	status := func(id uuid.UUID) string {
+		t.Helper()
+		var s string
+		if err := b.db.QueryRow(ctx, `SELECT status FROM users WHERE id = $1`, id).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	audits := func() []map[string]admin.Change {
+		t.Helper()
+		rows, err := b.db.Query(ctx, `SELECT actor_id, tenant_slug, target_type, diff::text FROM audit_log
+			WHERE action = 'user.update' AND target_id = $1 ORDER BY id`, uid.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []map[string]admin.Change
+		for rows.Next() {
+			var actor, slug, typ, diff string
+			if err := rows.Scan(&actor, &slug, &typ, &diff); err != nil {
+				t.Fatal(err)
+			}
+			if actor != operatorID.String() || slug != tt.Slug || typ != "user" {
+				t.Errorf("audit entry by %s on %s/%s", actor, slug, typ)
+			}
+			var d map[string]admin.Change
+			if err := json.Unmarshal([]byte(diff), &d); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, d)
+		}
+		return out
+	}
+
+	t.Run("a viewer may not", func(t *testing.T) {
+		b.do(t, viewer, http.MethodPatch, path, map[string]any{"status": "disabled"}).want(t, "viewer", http.StatusForbidden, "forbidden")
+		if status(uid) != "active" || b.mgLive(t, uid) != 2 {
+			t.Fatal("a viewer's request changed the user")
+		}
+	})
+
+	t.Run("bad status", func(t *testing.T) {
+		for _, body := range []any{map[string]any{"status": "banned"}, map[string]any{}, map[string]any{"status": 1}} {
+			r := b.do(t, operator, http.MethodPatch, path, body)
+			r.want(t, fmt.Sprint(body), http.StatusBadRequest, "invalid_request")
+			if len(r.Problem.Errors) == 0 || r.Problem.Errors[0].Field != "status" {
+				t.Errorf("%v: %s, want field status", body, r.Raw)
+			}
+		}
+		b.do(t, operator, http.MethodPatch, path, map[string]any{"status": "disabled", "nickname": "x"}).
+			want(t, "unknown field", http.StatusBadRequest, "invalid_request")
+		if status(uid) != "active" || len(audits()) != 0 {
+			t.Fatal("a bad request changed or audited something")
+		}
+	})
+
+	t.Run("unknown, malformed and another tenant's user", func(t *testing.T) {
+		for _, id := range []string{uuid.NewString(), "xyz", theirs.String()} {
+			b.do(t, operator, http.MethodPatch, "/tenants/"+tt.Slug+"/users/"+id, map[string]any{"status": "disabled"}).
+				want(t, id, http.StatusNotFound, "not_found")
+		}
+		if status(theirs) != "active" {
+			t.Fatal("another tenant's user was disabled")
+		}
+	})
+
+	t.Run("disable", func(t *testing.T) {
+		r := mgWant(t, "disable", b.do(t, operator, http.MethodPatch, path, map[string]any{"status": "disabled"}), http.StatusOK, "")
+		if r.Body["id"] != uid.String() || r.Body["status"] != "disabled" || r.Body["openid"] != "o-status" {
+			t.Fatalf("disable: %s", r.Raw)
+		}
+		if status(uid) != "disabled" || b.mgLive(t, uid) != 0 {
+			t.Fatalf("after disable: status %s, %d live sessions", status(uid), b.mgLive(t, uid))
+		}
+		for _, sid := range []uuid.UUID{s1, s2} {
+			if n := b.count(t, `SELECT count(*) FROM sessions WHERE id = $1 AND revoke_reason = 'user_disabled'`, sid); n != 1 {
+				t.Fatalf("session %s not revoked as user_disabled", sid)
+			}
+		}
+		a := audits()
+		if len(a) != 1 || a[0]["status"] != (admin.Change{From: "active", To: "disabled"}) {
+			t.Fatalf("audit diffs %v", a)
+		}
+	})
+
+	t.Run("enable", func(t *testing.T) {
+		r := mgWant(t, "enable", b.do(t, operator, http.MethodPatch, path, map[string]any{"status": "active"}), http.StatusOK, "")
+		if r.Body["status"] != "active" || status(uid) != "active" {
+			t.Fatalf("enable: %s", r.Raw)
+		}
+		a := audits()
+		if len(a) != 2 || a[1]["status"] != (admin.Change{From: "disabled", To: "active"}) {
+			t.Fatalf("audit diffs %v", a)
+		}
+	})
 }

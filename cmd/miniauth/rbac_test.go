@@ -68,6 +68,7 @@ var mgmtRBACTable = map[string]mgmtRule{
 
 	"GET /api/v1/tenants/:slug/users":                      {"AB", mgmtAllow("AB", "A", "A", "A")},
 	"GET /api/v1/tenants/:slug/users/:id":                  {"AB", mgmtAllow("AB", "A", "A", "A")},
+	"PATCH /api/v1/tenants/:slug/users/:id":                {"AB", mgmtAllow("AB", "A", "A", "")},
 	"DELETE /api/v1/tenants/:slug/users/:id":               {"AB", mgmtAllow("AB", "A", "A", "")},
 	"POST /api/v1/tenants/:slug/users/:id/revoke-sessions": {"AB", mgmtAllow("AB", "A", "A", "")},
 
@@ -266,6 +267,16 @@ func (w *mgmtRBACWorld) build(route, target string) (mgmtCall, bool) {
 		call.verify = func(r response, allowed bool) {
 			if got := pc.do("GET", "/tenants/"+slug+"/users/"+u.User.ID, nil).Status; (got == http.StatusNotFound) != allowed {
 				t.Errorf("erase in %s (allowed %v): GET answers %d", slug, allowed, got)
+			}
+		}
+	case "PATCH /api/v1/tenants/:slug/users/:id":
+		u := w.freshUser(target)
+		path = strings.ReplaceAll(path, ":id", u.User.ID)
+		call.body = map[string]any{"status": "disabled"}
+		call.verify = func(r response, allowed bool) {
+			got := pc.do("GET", "/tenants/"+slug+"/users/"+u.User.ID, nil).JSON(t)["status"]
+			if (got == "disabled") != allowed {
+				t.Errorf("disable in %s (allowed %v): status is %v", slug, allowed, got)
 			}
 		}
 	case "POST /api/v1/tenants/:slug/users/:id/revoke-sessions":

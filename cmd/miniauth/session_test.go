@@ -203,7 +203,8 @@ func sessVerify(t *testing.T, b *testBundle, srv *testServer, slug, raw, alg str
 }
 
 // ---------------------------------------------------------------------------
-// 1. Revocations and tenant status reach a second instance within 1 s.
+// 1. Revocations, user status and tenant status reach a second instance
+// within 1 s.
 
 func TestSessionCrossInstanceRevocation(t *testing.T) {
 	t.Parallel()
@@ -246,6 +247,19 @@ func TestSessionCrossInstanceRevocation(t *testing.T) {
 	reused.wait(t, "instance 2 hears bob's session was revoked for reuse")
 	wantStatus(t, "reuse-revoked token on instance 2", sessMe(t, srv2, tt.Slug, second.AccessToken), http.StatusUnauthorized, "invalid_token")
 	wantStatus(t, "newest refresh on instance 2", sessRefresh(t, srv2, tt.Slug, second.RefreshToken), http.StatusUnauthorized, "invalid_refresh_token")
+
+	// Disabling a user through instance 1 cuts off its token cached live
+	// on instance 2, and refuses its logins and refreshes.
+	frank := b.login(srv1, tt, "frank")
+	for range 2 {
+		wantStatus(t, "frank on instance 2", sessMe(t, srv2, tt.Slug, frank.AccessToken), http.StatusOK, "")
+	}
+	disabled := srv2.notices(t, auth.TopicUserRevoked, naming(frank.User.ID))
+	wantStatus(t, "disable frank", b.api("PATCH", "/tenants/"+tt.Slug+"/users/"+frank.User.ID, map[string]string{"status": "disabled"}), http.StatusOK, "")
+	disabled.wait(t, "instance 2 hears frank was disabled")
+	wantStatus(t, "disabled user's token on instance 2", sessMe(t, srv2, tt.Slug, frank.AccessToken), http.StatusUnauthorized, "invalid_token")
+	wantStatus(t, "disabled user's login", sessLoginResp(t, b, srv2, tt, "frank"), http.StatusForbidden, "user_disabled")
+	wantStatus(t, "disabled user's refresh", sessRefresh(t, srv2, tt.Slug, frank.RefreshToken), http.StatusForbidden, "user_disabled")
 
 	// Disabling the tenant on instance 1 stops instance 2 within 1 s:
 	// tokens, logins and refreshes alike.
