@@ -8,6 +8,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/miniauth/miniauth/admin"
+	"github.com/miniauth/miniauth/auth"
 )
 
 // TestBrowserAdminTasks is a platform admin's day in the console, in
@@ -20,6 +21,7 @@ func TestBrowserAdminTasks(t *testing.T) {
 	wx, creds := withWeChat(t)
 	b := setup(t, creds)
 	wx.AddApp("wx0mall000000000001", "secret-of-the-mall", "")
+	seedStats(t, b)
 	br := newBrowser(t, b)
 	acc := b.adminAccount(t, admin.RolePlatformAdmin, "")
 	br.signIn(acc.Email, testPassword)
@@ -121,4 +123,32 @@ func TestBrowserAdminTasks(t *testing.T) {
 	br.screenshot("admins")
 	br.open("/admin/account")
 	br.axe("account")
+}
+
+// seedStats gives the dashboard a day of logins to show.
+func seedStats(t *testing.T, b *testBundle) {
+	t.Helper()
+	ten := b.tenant(t, "busy-shop")
+	counts := map[string]int{auth.StatLogin: 1840, auth.StatNewUser: 212, auth.StatFailure("invalid_code"): 31,
+		auth.StatFailure("rate_limited"): 9, auth.StatFailure("user_banned"): 4, auth.StatRateLimited: 17, auth.StatBanned: 6}
+	for metric, n := range counts {
+		for range n {
+			b.stats.Count(ten.ID, metric)
+		}
+	}
+	if err := b.stats.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Earlier hours, written as flushes of other hours would have.
+	for h := 1; h < 24; h++ {
+		n := 40 + (h*37)%90
+		if _, err := b.db.Exec(context.Background(), `INSERT INTO login_stats (tenant_id, hour, metric, n)
+			VALUES ($1, date_trunc('hour', now() - make_interval(hours => $2), 'UTC'), $3, $4)`, ten.ID, h, auth.StatLogin, n); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.db.Exec(context.Background(), `INSERT INTO login_stats_platform (hour, metric, n)
+			VALUES (date_trunc('hour', now() - make_interval(hours => $1), 'UTC'), $2, $3)`, h, auth.StatLogin, n); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -250,7 +250,7 @@ func (br *browser) screenshot(name string) {
 		opts   []chromedp.EmulateViewportOption
 	}{{"desktop", 1280, nil}, {"phone", 375, []chromedp.EmulateViewportOption{chromedp.EmulateMobile}}} {
 		br.do("resize", chromedp.EmulateViewport(size.width, 800, size.opts...), chromedp.Sleep(150*time.Millisecond))
-		png := value(br, "screenshot "+name, chromedp.FullScreenshot(90))
+		png := value(br, "screenshot "+name, chromedp.FullScreenshot(100))
 		file := filepath.Join("screenshots", fmt.Sprintf("%s-%s.png", name, size.suffix))
 		if err := os.WriteFile(file, png, 0o644); err != nil {
 			br.t.Fatal(err)
