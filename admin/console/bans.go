@@ -1,6 +1,7 @@
 package console
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -92,10 +93,27 @@ func (h *Handler) createBan(c *gin.Context) {
 	}
 	n := auth.NewBan{UserID: form.V("user_id"), OpenID: form.V("openid"), IP: form.V("ip"), Reason: form.V("reason"),
 		CreatedBy: h.createdBy(c)}
-	confirm := false
+	status, confirm := http.StatusBadRequest, false
 	var err error
 	if n.ExpiresAt, err = localTime(c, form.V("expires_at")); err != nil {
 		form.Errors["expires_at"] = views.T(ctx, "bans.bad_expiry")
+	} else if err := h.Authz.AuthorizeBan(viewerOf(c).Subject, n, form.V("confirm")); err != nil {
+		// A population-wide range: refused to all but platform admins, who
+		// must type it again.
+		var invalid *tenant.ValidationError
+		switch {
+		case errors.Is(err, admin.ErrWideBanForbidden):
+			status = http.StatusForbidden
+			form.Errors["ip"] = views.T(ctx, "bans.wide_forbidden", auth.WideBanBitsIPv4, auth.WideBanBitsIPv6)
+		case errors.As(err, &invalid):
+			target, _ := n.Wide()
+			confirm = true
+			form.Errors["confirm"] = views.T(ctx, "bans.confirm_needed", target)
+			form.Values["confirm"] = ""
+		default:
+			h.fail(c, err)
+			return
+		}
 	} else if b, err := h.Bans.Create(ctx, tenantID, n); err == nil {
 		h.record(c, admin.BanEvent("ban.create", slug, b))
 		base := "/admin/bans"
@@ -113,7 +131,7 @@ func (h *Handler) createBan(c *gin.Context) {
 		return
 	}
 	m.Page, m.Form, m.Confirm = h.page(c, "bans.title", bansNav(c)), form, confirm
-	h.render(c, http.StatusBadRequest, views.Bans(m))
+	h.render(c, status, views.Bans(m))
 }
 
 func (h *Handler) deleteBan(c *gin.Context) {
@@ -151,8 +169,6 @@ func localTime(c *gin.Context, v string) (*time.Time, error) {
 	}
 	return &t, nil
 }
-
-var _ = tenant.Invalid
 
 // bansNav is the nav entry of a bans screen: platform bans have their own.
 func bansNav(c *gin.Context) string {

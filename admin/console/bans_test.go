@@ -154,4 +154,44 @@ func TestBansScreen(t *testing.T) {
 			t.Fatal("platform ban not lifted")
 		}
 	})
+	t.Run("population-wide bans", func(t *testing.T) {
+		before := b.count(t, `SELECT count(*) FROM bans`)
+		audits := b.auditCount(t, "ban.create")
+		p := ta.post(t, base, url.Values{"ip": {"10.0.0.0/8"}, "reason": {"everyone"}, "confirm": {"10.0.0.0/8"}}).want(t, http.StatusForbidden)
+		if p.find("error-ip").Length() != 1 || p.find("field-confirm").Length() != 0 {
+			t.Error("a tenant admin's wide ban is not refused beside the ip")
+		}
+		noMissing(t, p)
+		if b.count(t, `SELECT count(*) FROM bans`) != before || b.auditCount(t, "ban.create") != audits {
+			t.Fatal("a tenant admin's /8 ban was stored")
+		}
+		// /16 is as wide as a tenant admin may go.
+		wantRedirect(t, ta.post(t, base, url.Values{"ip": {"192.168.0.0/16"}, "reason": {"office"}}), base)
+
+		pa := b.signIn(t, admin.RolePlatformAdmin, "")
+		for _, path := range []string{"/admin/bans", base} {
+			p := pa.post(t, path, url.Values{"ip": {"10.0.0.0/8"}, "reason": {"everyone"}}).want(t, http.StatusBadRequest)
+			if p.find("field-confirm").Length() != 1 || p.find("error-confirm").Length() != 1 {
+				t.Fatalf("%s: no typed confirmation asked for: %s", path, p.find("ban-create-form").Text())
+			}
+			if v, _ := p.find("field-ip").Attr("value"); v != "10.0.0.0/8" {
+				t.Errorf("%s: the range typed is lost: %q", path, v)
+			}
+			noMissing(t, p)
+			p = pa.post(t, path, url.Values{"ip": {"10.0.0.0/8"}, "reason": {"everyone"}, "confirm": {"10.0.0.0/9"}}).want(t, http.StatusBadRequest)
+			if p.find("field-confirm").Length() != 1 {
+				t.Fatalf("%s: a wrong confirmation is not asked again", path)
+			}
+			if b.count(t, `SELECT count(*) FROM bans WHERE target = '10.0.0.0/8'`) != 0 {
+				t.Fatalf("%s: stored without the confirmation", path)
+			}
+			wantRedirect(t, pa.post(t, path, url.Values{"ip": {"10.0.0.0/8"}, "reason": {"everyone"}, "confirm": {"10.0.0.0/8"}}), path)
+			if b.count(t, `SELECT count(*) FROM bans WHERE target = '10.0.0.0/8'`) != 1 {
+				t.Fatalf("%s: confirmed wide ban not stored", path)
+			}
+			if _, err := b.db.Exec(t.Context(), `DELETE FROM bans WHERE target = '10.0.0.0/8'`); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
 }
