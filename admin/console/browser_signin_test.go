@@ -12,6 +12,7 @@ import (
 // signing out.
 func TestBrowserSignIn(t *testing.T) {
 	b := setup(t)
+	seedStats(t, b)
 	br := newBrowser(t, b)
 	acc := b.adminAccount(t, admin.RolePlatformAdmin, "")
 
@@ -48,6 +49,8 @@ func TestBrowserSignIn(t *testing.T) {
 	if got := br.text("dashboard-title"); got != "概览" {
 		t.Fatalf("after switching to Chinese the title is %q", got)
 	}
+	br.axe("dashboard in Chinese")
+	br.screenshot("dashboard-zh")
 	br.click("lang-en")
 	if got := br.text("dashboard-title"); got != "Dashboard" {
 		t.Fatalf("after switching back the title is %q", got)
