@@ -9,6 +9,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/miniauth/miniauth/admin"
+	"github.com/miniauth/miniauth/admin/console"
 )
 
 func TestSignIn(t *testing.T) {
@@ -168,5 +169,33 @@ func TestLanguageSwitch(t *testing.T) {
 	signed.post(t, "/admin/lang", url.Values{"lang": {"zh"}})
 	if got := signed.get(t, "/admin/").find("dashboard-title").Text(); got != "概览" {
 		t.Fatalf("signed-in switch to Chinese: %q", got)
+	}
+}
+
+func TestSignInThrottled(t *testing.T) {
+	b := setup(t, func(d *console.Deps) {
+		g := d.SignIn.(*admin.SignInGuard)
+		g.AccountRate, g.CaptchaAfter = "3-H", 100
+	})
+	acc := b.adminAccount(t, admin.RolePlatformAdmin, "")
+	c := b.client(t)
+	for i := range 3 {
+		login := c.get(t, "/admin/login")
+		res := c.post(t, "/admin/login", url.Values{"email": {acc.Email}, "password": {"wrong password here"}}, login.csrf(t))
+		if res.Status != http.StatusUnauthorized {
+			t.Fatalf("failure %d: status %d", i+1, res.Status)
+		}
+	}
+	// Now even the right password waits, and says for how long.
+	login := c.get(t, "/admin/login")
+	res := c.post(t, "/admin/login", url.Values{"email": {acc.Email}, "password": {testPassword}}, login.csrf(t))
+	if res.Status != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("after 3 failures: status %d, Retry-After %q", res.Status, res.Header.Get("Retry-After"))
+	}
+	if !strings.Contains(res.find("form-error").Text(), "Too many failed sign-ins") {
+		t.Fatalf("throttled answer: %q", res.find("form-error").Text())
+	}
+	if b.auditCount(t, "console.signin") != 0 {
+		t.Fatal("a throttled sign-in went through")
 	}
 }
