@@ -433,3 +433,58 @@ func TestAccountDelete(t *testing.T) {
 		}
 	})
 }
+
+func TestLastPlatformAdmin(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	b.tenants.Create(ctx, tenant.NewTenant{Slug: "last-pa", Name: "t", WeChatAppID: "wx0lastpa000000001", WeChatSecret: "s-last-pa"})
+	yes, no := true, false
+
+	// With no platform admin at all (API keys only), nothing is guarded.
+	ta := b.createAccount(t, "ta-last@example.com", bind(admin.RoleTenantAdmin, "last-pa"))
+	if _, err := b.accounts.Update(ctx, ta.ID, admin.AccountPatch{Disabled: &yes}); err != nil {
+		t.Fatalf("disable a tenant admin with no platform admins: %v", err)
+	}
+
+	one := b.createAccount(t, "pa1-last@example.com", bind(admin.RolePlatformAdmin, ""))
+	two := b.createAccount(t, "pa2-last@example.com", bind(admin.RolePlatformAdmin, ""))
+	if _, err := b.accounts.Update(ctx, one.ID, admin.AccountPatch{Disabled: &yes}); err != nil {
+		t.Fatalf("disable one of two platform admins: %v", err)
+	}
+	for name, change := range map[string]func() error{
+		"disable": func() error { _, err := b.accounts.Update(ctx, two.ID, admin.AccountPatch{Disabled: &yes}); return err },
+		"demote": func() error {
+			_, err := b.accounts.Update(ctx, two.ID, admin.AccountPatch{Roles: []admin.Binding{bind(admin.RoleTenantAdmin, "last-pa")}})
+			return err
+		},
+		"delete": func() error { return b.accounts.Delete(ctx, two.ID) },
+	} {
+		if err := change(); !errors.Is(err, admin.ErrLastPlatformAdmin) {
+			t.Errorf("%s the last platform admin: %v, want ErrLastPlatformAdmin", name, err)
+		}
+	}
+	if got, err := b.accounts.Get(ctx, two.ID); err != nil || got.Disabled || len(got.Roles) != 1 || got.Roles[0].Role != admin.RolePlatformAdmin {
+		t.Fatalf("the refused changes changed the account: %+v, %v", got, err)
+	}
+
+	// Re-enabled, the first may go again; two disabling each other at once
+	// leave exactly one.
+	if _, err := b.accounts.Update(ctx, one.ID, admin.AccountPatch{Disabled: &no}); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 2)
+	for _, id := range []uuid.UUID{one.ID, two.ID} {
+		go func() { _, err := b.accounts.Update(ctx, id, admin.AccountPatch{Disabled: &yes}); errs <- err }()
+	}
+	refused := 0
+	for range 2 {
+		if err := <-errs; errors.Is(err, admin.ErrLastPlatformAdmin) {
+			refused++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if refused != 1 {
+		t.Fatalf("%d of two concurrent disables refused, want exactly 1", refused)
+	}
+}

@@ -233,6 +233,10 @@ func (s *Accounts) Update(ctx context.Context, id uuid.UUID, p AccountPatch) (Ac
 	}
 	var ended int64
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		guard, err := lockPlatformAdmins(ctx, tx, p.Disabled != nil && *p.Disabled || p.Roles != nil)
+		if err != nil {
+			return err
+		}
 		// The row lock this takes orders concurrent patches of one
 		// account, so the roles compared below are the current ones.
 		tag, err := tx.Exec(ctx, `UPDATE admins SET updated_at = now(),
@@ -265,6 +269,9 @@ func (s *Accounts) Update(ctx context.Context, id uuid.UUID, p AccountPatch) (Ac
 				}
 				endSessions = true
 			}
+		}
+		if err := guard(ctx, tx); err != nil {
+			return err
 		}
 		if endSessions {
 			ended, err = endConsoleSessions(ctx, tx, id)
@@ -307,15 +314,63 @@ func sameBindings(ctx context.Context, tx pgx.Tx, id uuid.UUID, roles []Binding)
 // Delete removes an account; its console sessions go with it (ON DELETE
 // CASCADE) and every instance drops them from its cache.
 func (s *Accounts) Delete(ctx context.Context, id uuid.UUID) error {
-	tag, err := s.db.Exec(ctx, `DELETE FROM admins WHERE id = $1`, id)
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		guard, err := lockPlatformAdmins(ctx, tx, true)
+		if err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM admins WHERE id = $1`, id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return tenant.ErrNotFound
+		}
+		return guard(ctx, tx)
+	})
 	if err != nil {
 		return err
 	}
-	if tag.RowsAffected() == 0 {
-		return tenant.ErrNotFound
-	}
 	notifyConsoleSessionsEnded(ctx, s.pub, id)
 	return nil
+}
+
+// ErrLastPlatformAdmin refuses a change that would leave no enabled
+// platform admin account: nobody could then manage admins in the console.
+var ErrLastPlatformAdmin = tenant.Invalid("roles", "the last enabled platform admin cannot be disabled, demoted or deleted")
+
+// lockPlatformAdmins serialises the changes that can remove a platform
+// admin (a transaction-scoped advisory lock, so two admins disabling each
+// other at once cannot both succeed) and returns the check to run after
+// the change: it fails when there were enabled platform admins before and
+// none are left. Changes that cannot remove one take no lock.
+func lockPlatformAdmins(ctx context.Context, tx pgx.Tx, may bool) (func(context.Context, pgx.Tx) error, error) {
+	if !may {
+		return func(context.Context, pgx.Tx) error { return nil }, nil
+	}
+	count := func(ctx context.Context, tx pgx.Tx) (int, error) {
+		var n int
+		err := tx.QueryRow(ctx, `SELECT count(*) FROM admins a JOIN admin_roles r ON r.admin_id = a.id
+			WHERE r.role = 'platform_admin' AND a.disabled_at IS NULL`).Scan(&n)
+		return n, err
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('miniauth.platform_admins'))`); err != nil {
+		return nil, err
+	}
+	before, err := count(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, tx pgx.Tx) error {
+		after, err := count(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if before > 0 && after == 0 {
+			return ErrLastPlatformAdmin
+		}
+		return nil
+	}, nil
 }
 
 // VerifyPassword returns the live account with this email if password
