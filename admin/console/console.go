@@ -6,37 +6,15 @@
 package console
 
 import (
-	"context"
-	"io"
 	"log/slog"
-	"net/netip"
 	"net/url"
 
 	"github.com/gin-gonic/gin"
-	"github.com/google/uuid"
 
 	"github.com/miniauth/miniauth/admin"
 	"github.com/miniauth/miniauth/auth"
 	"github.com/miniauth/miniauth/tenant"
 )
-
-// Sessions are the console's server-side sessions (admin.ConsoleSessions).
-type Sessions interface {
-	Create(ctx context.Context, accountID uuid.UUID, ip netip.Addr, userAgent string) (string, admin.ConsoleSession, error)
-	Authenticate(ctx context.Context, token string) (admin.ConsoleSession, error)
-	End(ctx context.Context, token string) error
-}
-
-// SignInGuard throttles failed sign-ins and keeps the CAPTCHA
-// (admin.SignInGuard).
-type SignInGuard interface {
-	Check(ctx context.Context, ip netip.Addr, email string) (admin.SignInState, error)
-	Failed(ctx context.Context, ip netip.Addr, email string) error
-	Succeeded(ctx context.Context, ip netip.Addr, email string) error
-	NewCaptcha(ctx context.Context) (string, error)
-	CaptchaImage(ctx context.Context, id string, w io.Writer) error
-	SolveCaptcha(ctx context.Context, id, answer string) bool
-}
 
 // Deps are the console's collaborators.
 type Deps struct {
@@ -47,8 +25,8 @@ type Deps struct {
 	Accounts *admin.Accounts
 	Audit    *admin.Audit
 	Authz    *admin.Authorizer
-	Sessions Sessions
-	SignIn   SignInGuard
+	Sessions *admin.ConsoleSessions
+	SignIn   *admin.SignInGuard
 	Stats    *auth.Stats
 	// Credentials checks a tenant's WeChat AppID/AppSecret pair for the
 	// tenant page's "test credentials" button; nil leaves the button out.

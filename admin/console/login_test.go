@@ -174,8 +174,7 @@ func TestLanguageSwitch(t *testing.T) {
 
 func TestSignInThrottled(t *testing.T) {
 	b := setup(t, func(d *console.Deps) {
-		g := d.SignIn.(*admin.SignInGuard)
-		g.AccountRate, g.CaptchaAfter = "3-H", 100
+		d.SignIn.AccountRate, d.SignIn.CaptchaAfter = "3-H", 100
 	})
 	acc := b.adminAccount(t, admin.RolePlatformAdmin, "")
 	c := b.client(t)

@@ -239,9 +239,7 @@ type viewer struct {
 	CSRF    string
 	Subject string
 	Actor   admin.Actor
-	// tenantIDs are the tenants of the admin's role bindings.
-	tenantIDs []int64
-	// tenants are those tenants' rows, in the same order.
+	// tenants are the rows of the tenants of the admin's role bindings.
 	tenants []tenant.Tenant
 }
 
@@ -276,10 +274,16 @@ func (h *Handler) session(c *gin.Context) {
 		if b.Tenant == nil {
 			continue
 		}
-		if t, err := h.Tenants.Get(c.Request.Context(), *b.Tenant); err == nil {
-			v.tenantIDs = append(v.tenantIDs, t.ID)
-			v.tenants = append(v.tenants, t)
+		// A binding's tenant is gone only while its delete cascades.
+		t, err := h.Tenants.Get(c.Request.Context(), *b.Tenant)
+		if errors.Is(err, tenant.ErrNotFound) {
+			continue
 		}
+		if err != nil {
+			h.fail(c, err)
+			return
+		}
+		v.tenants = append(v.tenants, t)
 	}
 	h.Authz.Known(v.Subject)
 	c.Set(viewerKey, v)

@@ -63,8 +63,8 @@ func (h *Handler) nav(c *gin.Context) []views.NavItem {
 // anyTenant reports whether the viewer may do act on obj in one of the
 // tenants they are bound to.
 func (h *Handler) anyTenant(c *gin.Context, obj, act string) bool {
-	for _, id := range viewerTenants(viewerOf(c)) {
-		if h.allowed(c, admin.TenantDomain(id), obj, act) {
+	for _, t := range viewerOf(c).tenants {
+		if h.allowed(c, admin.TenantDomain(t.ID), obj, act) {
 			return true
 		}
 	}
@@ -184,9 +184,6 @@ func (h *Handler) NotFound(c *gin.Context) {
 	applyLocale(c)
 	h.errorPage(c, http.StatusNotFound, "")
 }
-
-// viewerTenants are the ids of the tenants the viewer holds a role in.
-func viewerTenants(v *viewer) []int64 { return v.tenantIDs }
 
 // fieldErrors puts a domain validation error's messages beside the fields;
 // rename maps domain field names to the form's where they differ.

@@ -42,9 +42,9 @@ func (h *Handler) readableTenants(c *gin.Context) tenant.Filter {
 		return tenant.Filter{}
 	}
 	ids := []int64{}
-	for _, id := range viewerTenants(viewerOf(c)) {
-		if h.allowed(c, admin.TenantDomain(id), admin.ObjTenants, admin.ActRead) {
-			ids = append(ids, id)
+	for _, t := range viewerOf(c).tenants {
+		if h.allowed(c, admin.TenantDomain(t.ID), admin.ObjTenants, admin.ActRead) {
+			ids = append(ids, t.ID)
 		}
 	}
 	return tenant.Filter{IDs: ids}

@@ -12,12 +12,10 @@ import (
 	"github.com/miniauth/miniauth/auth"
 )
 
-func strp(s string) *string { return &s }
-
 func someUsers(n int) []auth.User {
 	out := make([]auth.User, n)
 	for i := range out {
-		out[i] = auth.User{ID: uuid.Must(uuid.NewV7()).String(), OpenID: "oid-" + string(rune('a'+i)), Nickname: strp("nick"),
+		out[i] = auth.User{ID: uuid.Must(uuid.NewV7()).String(), OpenID: "oid-" + string(rune('a'+i)), Nickname: ptr("nick"),
 			Status: "active", CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	}
 	return out
@@ -86,8 +84,8 @@ func TestUsersList(t *testing.T) {
 }
 
 func testUser() views.UserPage {
-	u := auth.User{ID: uuid.Must(uuid.NewV7()).String(), OpenID: "o-123", UnionID: strp("u-1"), Nickname: strp("Ann"),
-		Phone: strp("13800000000"), Status: "active", CreatedAt: time.Now()}
+	u := auth.User{ID: uuid.Must(uuid.NewV7()).String(), OpenID: "o-123", UnionID: ptr("u-1"), Nickname: ptr("Ann"),
+		Phone: ptr("13800000000"), Status: "active", CreatedAt: time.Now()}
 	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 	return views.UserPage{Page: page, Slug: "acme", User: u, Sessions: []auth.SessionInfo{
 		{ID: uuid.New(), CreatedAt: now.Add(-time.Hour), LastUsedAt: now, ExpiresAt: now.Add(24 * time.Hour), IP: "203.0.113.7", UserAgent: "WeChat/8"},
@@ -194,7 +192,7 @@ func TestUsersPagesSize(t *testing.T) {
 	long := strings.Repeat("x", 128)
 	users := someUsers(50)
 	for i := range users {
-		users[i].OpenID, users[i].Nickname, users[i].Phone = long, strp(strings.Repeat("名", 64)), strp("13800000000")
+		users[i].OpenID, users[i].Nickname, users[i].Phone = long, ptr(strings.Repeat("名", 64)), ptr("13800000000")
 	}
 	render(t, views.English, views.Users(views.UsersPage{Page: page, Slug: "acme", Users: users, Next: users[49].ID, Paged: true}))
 	m := testUser()
