@@ -2,6 +2,7 @@ package admin
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/miniauth/miniauth/tenant"
@@ -20,6 +21,9 @@ type TenantView struct {
 	AccessTTLSeconds  int               `json:"access_ttl_seconds"`
 	RefreshTTLSeconds int               `json:"refresh_ttl_seconds"`
 	RateLimits        map[string]string `json:"rate_limits"`
+	UnionIDGroup      *string           `json:"unionid_group"`
+	ShowLinkedTenants bool              `json:"show_linked_tenants"`
+	QRLoginPage       string            `json:"qr_login_page"`
 	CreatedAt         time.Time         `json:"created_at"`
 	UpdatedAt         time.Time         `json:"updated_at"`
 }
@@ -27,7 +31,12 @@ type TenantView struct {
 // ViewTenant is t's view, its rate limits filled in from the server's
 // defaults where it has none of its own.
 func ViewTenant(t tenant.Tenant, defaults map[string]string) TenantView {
+	var group *string
+	if t.UnionIDGroup != "" {
+		group = &t.UnionIDGroup
+	}
 	return TenantView{
+		UnionIDGroup: group, ShowLinkedTenants: t.ShowLinkedTenants, QRLoginPage: t.QRLoginPage,
 		Slug: t.Slug, Name: t.Name, Status: t.Status, WeChatAppID: t.WeChatAppID,
 		WeChatSecretSet: true, SigningAlg: t.SigningAlg,
 		AccessTTLSeconds: int(t.AccessTTL.Seconds()), RefreshTTLSeconds: int(t.RefreshTTL.Seconds()),
@@ -64,4 +73,26 @@ func Flat(v any) map[string]any {
 	var m map[string]any
 	_ = json.Unmarshal(b, &m)
 	return m
+}
+
+// ErrGroupForbidden refuses a change of a tenant's unionid group to a
+// caller who is not a platform admin; it is an ErrForbidden. A group links
+// users across tenants, so it is set only by who sees every tenant.
+var ErrGroupForbidden = fmt.Errorf("%w: only a platform admin may set unionid_group", ErrForbidden)
+
+// AuthorizeTenantPatch is the rule for patches that link tenants: a patch
+// naming unionid_group needs a subject who may write tenants in
+// PlatformDomain. Other patches never reach the policy.
+func (a *Authorizer) AuthorizeTenantPatch(sub string, p tenant.Patch) error {
+	if p.UnionIDGroup == nil {
+		return nil
+	}
+	ok, err := a.Allowed(sub, PlatformDomain, ObjTenants, ActWrite)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrGroupForbidden
+	}
+	return nil
 }

@@ -25,6 +25,7 @@ var (
 	ErrWeChatRateLimited   = errors.New("wechat rate limit")
 	ErrWeChatUnavailable   = errors.New("wechat unavailable")
 	ErrWeChatMisconfigured = errors.New("tenant's wechat appid or secret rejected")
+	ErrWeChatQuota         = errors.New("wechat daily quota exhausted")
 	ErrUserNotFound        = fmt.Errorf("user %w", tenant.ErrNotFound)
 )
 

@@ -23,6 +23,8 @@ type WeChat interface {
 	Code2Session(ctx context.Context, appID, secret, code string) (wechat.Session, error)
 	StableToken(ctx context.Context, appID, secret string, forceRefresh bool) (wechat.AccessToken, error)
 	PhoneNumber(ctx context.Context, accessToken, code string) (wechat.Phone, error)
+	CheckSession(ctx context.Context, accessToken, openID, sessionKey string) error
+	ResetSessionKey(ctx context.Context, accessToken, openID, sessionKey string) (wechat.Session, error)
 }
 
 // Service is the mini-program surface: login, refresh, logout, the
@@ -39,6 +41,8 @@ type Service struct {
 	limits   *Limits
 	autoBan  AutoBan
 	wxTokens *AccessTokens
+	breakers *Breakers
+	quota    Counter
 	stats    *Stats
 	log      *slog.Logger
 }
@@ -70,7 +74,11 @@ type Deps struct {
 	// Stats counts the outcomes of mini-program requests for the
 	// console's dashboard; nil counts nothing.
 	Stats *Stats
-	Log   *slog.Logger
+	// Breakers guard each tenant's WeChat calls; nil guards nothing.
+	Breakers *Breakers
+	// QuotaExceeded counts WeChat's daily-quota refusals (45009) by tenant.
+	QuotaExceeded Counter
+	Log           *slog.Logger
 }
 
 // NewService wires the service.
@@ -79,9 +87,17 @@ func NewService(d Deps) *Service {
 	return &Service{
 		db: d.DB, wx: d.WeChat, sealer: d.Sealer, tokens: d.Tokens, log: d.Log,
 		sessions: d.Sessions, views: d.BanViews, bans: d.Bans, limits: d.Limits, autoBan: d.AutoBan, stats: d.Stats,
-		wxTokens: NewAccessTokens(d.Redis, d.RedisPrefix, d.WeChat),
+		breakers: d.Breakers, quota: orNop(d.QuotaExceeded),
+		wxTokens: NewAccessTokens(d.Redis, d.RedisPrefix, d.WeChat, d.Breakers),
 	}
 }
+
+// wxFor is the WeChat API as the tenant's calls reach it: through its
+// circuit breaker.
+func (s *Service) wxFor(rt *tenant.Runtime) WeChat { return s.breakers.For(s.wx, rt) }
+
+// BreakerState is the tenant's WeChat circuit state on this instance.
+func (s *Service) BreakerState(tenantID int64) string { return s.breakers.State(tenantID) }
 
 // Stats is where the transports count the outcomes of the requests they
 // serve (nil when none is configured, which counts nothing).
@@ -138,7 +154,7 @@ func (s *Service) Login(ctx context.Context, sc *Scope, code string, meta Client
 		return TokenResponse{}, tenant.Invalid("code", "must be a wx.login code")
 	}
 	rt, bans := sc.Tenant, sc.Bans
-	ws, err := s.wx.Code2Session(ctx, rt.WeChatAppID, rt.Secret, code)
+	ws, err := s.wxFor(rt).Code2Session(ctx, rt.WeChatAppID, rt.Secret, code)
 	if err != nil {
 		err = s.wechatError(ctx, rt, err)
 		if errors.Is(err, ErrInvalidCode) {
@@ -305,6 +321,9 @@ func (s *Service) Logout(ctx context.Context, p *Principal, all bool) error {
 // wechatError maps a WeChat failure to the login's errors; the cause is
 // logged, never returned to the caller.
 func (s *Service) wechatError(ctx context.Context, rt *tenant.Runtime, err error) error {
+	if qerr, ok := s.quotaError(rt, err); ok {
+		return qerr
+	}
 	switch {
 	case wechat.IsCode(err, wechat.CodeInvalidCode, wechat.CodeCodeUsed):
 		return ErrInvalidCode
@@ -316,9 +335,30 @@ func (s *Service) wechatError(ctx context.Context, rt *tenant.Runtime, err error
 		s.log.ErrorContext(ctx, "wechat rejected the tenant's credentials", "tenant", rt.Slug, "err", err)
 		return fmt.Errorf("%w: %w", ErrWeChatMisconfigured, err)
 	default:
-		s.log.WarnContext(ctx, "wechat call failed", "tenant", rt.Slug, "err", err)
+		s.logUnavailable(ctx, rt, "wechat call failed", err)
 		return fmt.Errorf("%w: %w", ErrWeChatUnavailable, err)
 	}
+}
+
+// logUnavailable logs a failed WeChat call; refusals of an open circuit
+// are logged at debug level, once its opening was logged as a warning.
+func (s *Service) logUnavailable(ctx context.Context, rt *tenant.Runtime, msg string, err error) {
+	level := slog.LevelWarn
+	if errors.Is(err, ErrCircuitOpen) {
+		level = slog.LevelDebug
+	}
+	s.log.Log(ctx, level, msg, "tenant", rt.Slug, "err", err)
+}
+
+// quotaError recognises WeChat's daily quota (45009): counted, logged, and
+// answered as ErrWeChatQuota.
+func (s *Service) quotaError(rt *tenant.Runtime, err error) (error, bool) {
+	if !wechat.IsCode(err, wechat.CodeDailyQuota) {
+		return nil, false
+	}
+	s.quota.Inc(rt.Slug)
+	s.log.Error("wechat daily quota exhausted", "tenant", rt.Slug, "err", err)
+	return fmt.Errorf("%w: %w", ErrWeChatQuota, err), true
 }
 
 // noteAbuse counts a failure that suggests abuse (an invalid code, a

@@ -109,16 +109,19 @@ func (s *Service) SetPhone(ctx context.Context, p *Principal, code string) (User
 	var phone wechat.Phone
 	err := s.wxTokens.withAccessToken(ctx, rt, func(token string) error {
 		var err error
-		phone, err = s.wx.PhoneNumber(ctx, token, code)
+		phone, err = s.wxFor(rt).PhoneNumber(ctx, token, code)
 		return err
 	})
+	if qerr, ok := s.quotaError(rt, err); ok {
+		return User{}, qerr
+	}
 	switch {
 	case wechat.IsCode(err, wechat.CodeInvalidCode, wechat.CodeCodeUsed):
 		return User{}, ErrInvalidPhoneCode
 	case wechat.IsCode(err, wechat.CodeFrequencyLimit):
 		return User{}, ErrWeChatRateLimited
 	case err != nil:
-		s.log.WarnContext(ctx, "wechat phone number call failed", "tenant", rt.Slug, "err", err)
+		s.logUnavailable(ctx, rt, "wechat phone number call failed", err)
 		return User{}, fmt.Errorf("%w: %w", ErrWeChatUnavailable, err)
 	}
 	// The watermark proves the number was issued to this tenant's app.

@@ -24,15 +24,17 @@ type AccessTokens struct {
 	rdb    redis.UniversalClient
 	prefix string
 	wx     WeChat
+	guard  *Breakers
 	now    func() time.Time
 
 	mu         sync.Mutex
 	lastForced map[string]time.Time // by key(): this process's own forced refreshes
 }
 
-// NewAccessTokens returns the shared token cache; rdb's keys start with prefix.
-func NewAccessTokens(rdb redis.UniversalClient, prefix string, wx WeChat) *AccessTokens {
-	return &AccessTokens{rdb: rdb, prefix: prefix, wx: wx, now: time.Now, lastForced: map[string]time.Time{}}
+// NewAccessTokens returns the shared token cache; rdb's keys start with
+// prefix. Fetches go through the tenants' breakers (nil guards nothing).
+func NewAccessTokens(rdb redis.UniversalClient, prefix string, wx WeChat, guard *Breakers) *AccessTokens {
+	return &AccessTokens{rdb: rdb, prefix: prefix, wx: wx, guard: guard, now: time.Now, lastForced: map[string]time.Time{}}
 }
 
 const (
@@ -97,7 +99,7 @@ func (a *AccessTokens) get(ctx context.Context, rt *tenant.Runtime, rejected str
 			return tok, nil
 		}
 	}
-	at, err := a.wx.StableToken(ctx, rt.WeChatAppID, rt.Secret, force)
+	at, err := a.guard.For(a.wx, rt).StableToken(ctx, rt.WeChatAppID, rt.Secret, force)
 	if err != nil {
 		return "", err
 	}

@@ -83,7 +83,7 @@ func setupWX(t *testing.T) *wxBundle {
 
 // instance is one miniauth instance's AccessTokens on rdb.
 func (b *wxBundle) instance(rdb redis.UniversalClient) *AccessTokens {
-	a := NewAccessTokens(rdb, b.prefix, b.wx)
+	a := NewAccessTokens(rdb, b.prefix, b.wx, nil)
 	a.now = b.clock.Now
 	return a
 }

@@ -39,7 +39,8 @@ func NewStore(db *pgxpool.Pool, sealer *seal.Sealer, pub Publisher) *Store {
 }
 
 const tenantColumns = `id, slug, name, status, wechat_appid, signing_alg,
-	access_ttl_seconds, refresh_ttl_seconds, rate_limits, created_at, updated_at`
+	access_ttl_seconds, refresh_ttl_seconds, rate_limits, coalesce(unionid_group, ''), show_linked_tenants,
+	qr_login_page, created_at, updated_at`
 
 func scanTenant(row pgx.Row) (Tenant, error) { return scanTenantWith(row) }
 
@@ -49,7 +50,8 @@ func scanTenantWith(row pgx.Row, extra ...any) (Tenant, error) {
 	var access, refresh int
 	var limits []byte
 	dest := append([]any{&t.ID, &t.Slug, &t.Name, &t.Status, &t.WeChatAppID, &t.SigningAlg,
-		&access, &refresh, &limits, &t.CreatedAt, &t.UpdatedAt}, extra...)
+		&access, &refresh, &limits, &t.UnionIDGroup, &t.ShowLinkedTenants, &t.QRLoginPage,
+		&t.CreatedAt, &t.UpdatedAt}, extra...)
 	err := row.Scan(dest...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return t, ErrNotFound
@@ -79,11 +81,12 @@ func (s *Store) Create(ctx context.Context, n NewTenant) (Tenant, error) {
 		var err error
 		t, err = scanTenant(tx.QueryRow(ctx, `
 			INSERT INTO tenants (slug, name, wechat_appid, wechat_secret_sealed, signing_alg,
-				access_ttl_seconds, refresh_ttl_seconds, rate_limits)
-			VALUES ($1, $2, $3, '\x'::bytea, $4, $5, $6, $7)
+				access_ttl_seconds, refresh_ttl_seconds, rate_limits, unionid_group, show_linked_tenants, qr_login_page)
+			VALUES ($1, $2, $3, '\x'::bytea, $4, $5, $6, $7, NULLIF($8, ''), $9, $10)
 			RETURNING `+tenantColumns,
 			n.Slug, n.Name, n.WeChatAppID, n.SigningAlg,
-			int(n.AccessTTL.Seconds()), int(n.RefreshTTL.Seconds()), limits))
+			int(n.AccessTTL.Seconds()), int(n.RefreshTTL.Seconds()), limits,
+			n.UnionIDGroup, n.ShowLinkedTenants, n.QRLoginPage))
 		if err != nil {
 			return err
 		}
@@ -190,14 +193,25 @@ func (s *Store) Update(ctx context.Context, slug string, p Patch) (Tenant, error
 		if p.RefreshTTL != nil {
 			next.RefreshTTL = *p.RefreshTTL
 		}
+		if p.UnionIDGroup != nil {
+			next.UnionIDGroup = *p.UnionIDGroup
+		}
+		if p.ShowLinkedTenants != nil {
+			next.ShowLinkedTenants = *p.ShowLinkedTenants
+		}
+		if p.QRLoginPage != nil {
+			next.QRLoginPage = *p.QRLoginPage
+		}
 		next.RateLimits = mergeRateLimits(cur.RateLimits, p.RateLimits)
 		limits, _ := json.Marshal(next.RateLimits)
 		t, err = scanTenant(tx.QueryRow(ctx, `
 			UPDATE tenants SET name = $2, status = $3, wechat_appid = $4, signing_alg = $5,
-				access_ttl_seconds = $6, refresh_ttl_seconds = $7, rate_limits = $8, updated_at = now()
+				access_ttl_seconds = $6, refresh_ttl_seconds = $7, rate_limits = $8,
+				unionid_group = NULLIF($9, ''), show_linked_tenants = $10, qr_login_page = $11, updated_at = now()
 			WHERE id = $1 RETURNING `+tenantColumns,
 			cur.ID, next.Name, next.Status, next.WeChatAppID, next.SigningAlg,
-			int(next.AccessTTL.Seconds()), int(next.RefreshTTL.Seconds()), limits))
+			int(next.AccessTTL.Seconds()), int(next.RefreshTTL.Seconds()), limits,
+			next.UnionIDGroup, next.ShowLinkedTenants, next.QRLoginPage))
 		if err != nil {
 			return err
 		}

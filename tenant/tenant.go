@@ -75,6 +75,16 @@ type Tenant struct {
 	AccessTTL   time.Duration
 	RefreshTTL  time.Duration
 	RateLimits  map[string]string
+	// UnionIDGroup names the WeChat Open Platform account the tenant's
+	// mini-program is bound to; tenants of one group share unionids. ""
+	// is no group. Only a platform admin sets it.
+	UnionIDGroup string
+	// ShowLinkedTenants lets /me list the user's accounts in the other
+	// tenants of the group.
+	ShowLinkedTenants bool
+	// QRLoginPage is the mini-program page a scan-to-sign-in code opens
+	// ("" is the home page).
+	QRLoginPage string
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 }
@@ -123,7 +133,11 @@ func (e *ValidationError) orNil() error {
 var (
 	slugRe  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$`)
 	appIDRe = regexp.MustCompile(`^wx[0-9A-Za-z]{8,30}$`)
-	rateRe  = regexp.MustCompile(`^([1-9][0-9]{0,8})-([SMHD])$`)
+	groupRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+	// A mini-program page path as getwxacodeunlimit takes it: no leading
+	// "/", no query.
+	pageRe = regexp.MustCompile(`^[A-Za-z0-9_-]+(/[A-Za-z0-9_.-]+)*$`)
+	rateRe = regexp.MustCompile(`^([1-9][0-9]{0,8})-([SMHD])$`)
 )
 
 // ValidSlug reports whether s can name a tenant.
@@ -131,14 +145,17 @@ func ValidSlug(s string) bool { return slugRe.MatchString(s) }
 
 // NewTenant is what creating a tenant takes.
 type NewTenant struct {
-	Slug         string
-	Name         string
-	WeChatAppID  string
-	WeChatSecret string
-	SigningAlg   string
-	AccessTTL    time.Duration
-	RefreshTTL   time.Duration
-	RateLimits   map[string]*string
+	Slug              string
+	Name              string
+	WeChatAppID       string
+	WeChatSecret      string
+	SigningAlg        string
+	AccessTTL         time.Duration
+	RefreshTTL        time.Duration
+	RateLimits        map[string]*string
+	UnionIDGroup      string
+	ShowLinkedTenants bool
+	QRLoginPage       string
 }
 
 // Normalize fills defaults and validates.
@@ -160,7 +177,7 @@ func (n *NewTenant) Normalize() error {
 	p := Patch{
 		Name: &n.Name, WeChatAppID: &n.WeChatAppID, WeChatSecret: &n.WeChatSecret,
 		SigningAlg: &n.SigningAlg, AccessTTL: &n.AccessTTL, RefreshTTL: &n.RefreshTTL,
-		RateLimits: n.RateLimits,
+		RateLimits: n.RateLimits, UnionIDGroup: &n.UnionIDGroup, QRLoginPage: &n.QRLoginPage,
 	}
 	p.validate(&v)
 	return v.orNil()
@@ -177,6 +194,11 @@ type Patch struct {
 	AccessTTL    *time.Duration
 	RefreshTTL   *time.Duration
 	RateLimits   map[string]*string
+	// UnionIDGroup "" removes the tenant from its group.
+	UnionIDGroup      *string
+	ShowLinkedTenants *bool
+	// QRLoginPage "" is the mini-program's home page.
+	QRLoginPage *string
 }
 
 // Validate checks every field that is set.
@@ -212,6 +234,18 @@ func (p *Patch) validate(v *ValidationError) {
 	}
 	if p.RefreshTTL != nil && (*p.RefreshTTL < MinRefreshTTL || *p.RefreshTTL > MaxRefreshTTL || *p.RefreshTTL%time.Second != 0) {
 		v.add("refresh_ttl_seconds", fmt.Sprintf("must be %d-%d", int(MinRefreshTTL.Seconds()), int(MaxRefreshTTL.Seconds())))
+	}
+	if p.UnionIDGroup != nil {
+		*p.UnionIDGroup = strings.TrimSpace(*p.UnionIDGroup)
+		if g := *p.UnionIDGroup; g != "" && !groupRe.MatchString(g) {
+			v.add("unionid_group", "must be 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit")
+		}
+	}
+	if p.QRLoginPage != nil {
+		*p.QRLoginPage = strings.TrimSpace(*p.QRLoginPage)
+		if pg := *p.QRLoginPage; pg != "" && (len(pg) > 128 || !pageRe.MatchString(pg)) {
+			v.add("qr_login_page", `must be a mini-program page path such as "pages/qr-login/index": no leading "/", no query, at most 128 characters`)
+		}
 	}
 	for k, rate := range p.RateLimits {
 		if !isRateLimitKey(k) {

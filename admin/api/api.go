@@ -37,7 +37,10 @@ type Deps struct {
 	RateDefaults map[string]string
 	// KeyRate limits each API key's requests (a "600-M" rate).
 	KeyRate string
-	Log     *slog.Logger
+	// Breakers are this instance's WeChat circuit breakers, whose state
+	// a tenant's view shows; nil shows every circuit closed.
+	Breakers *auth.Breakers
+	Log      *slog.Logger
 }
 
 // Handler serves the management API.
@@ -115,6 +118,8 @@ func problemFor(err error) *web.Problem {
 		return web.NewProblem(http.StatusConflict, "conflict", "A resource with this identifier already exists.")
 	case errors.Is(err, admin.ErrWideBanForbidden):
 		return web.NewProblem(http.StatusForbidden, "forbidden", "Only a platform admin may ban an IP range wider than /16 (IPv4) or /48 (IPv6).")
+	case errors.Is(err, admin.ErrGroupForbidden):
+		return web.NewProblem(http.StatusForbidden, "forbidden", "Only a platform admin may set unionid_group.")
 	case errors.Is(err, admin.ErrForbidden):
 		return errForbidden
 	case errors.Is(err, admin.ErrUnauthorized):

@@ -11,10 +11,15 @@ import (
 	"github.com/miniauth/miniauth/web"
 )
 
-type tenantJSON = admin.TenantView
+// tenantJSON is the tenant's view with its live state: the WeChat
+// circuit breaker of the instance that answers (not part of audit diffs).
+type tenantJSON struct {
+	admin.TenantView
+	WeChatBreaker string `json:"wechat_breaker"`
+}
 
 func (h *Handler) toTenantJSON(t tenant.Tenant) tenantJSON {
-	return admin.ViewTenant(t, h.RateDefaults)
+	return tenantJSON{TenantView: admin.ViewTenant(t, h.RateDefaults), WeChatBreaker: h.Breakers.State(t.ID)}
 }
 
 type createTenantRequest struct {
@@ -26,6 +31,9 @@ type createTenantRequest struct {
 	AccessTTLSeconds  int                `json:"access_ttl_seconds"`
 	RefreshTTLSeconds int                `json:"refresh_ttl_seconds"`
 	RateLimits        map[string]*string `json:"rate_limits"`
+	UnionIDGroup      string             `json:"unionid_group"`
+	ShowLinkedTenants bool               `json:"show_linked_tenants"`
+	QRLoginPage       string             `json:"qr_login_page"`
 }
 
 func (h *Handler) createTenant(c *gin.Context) {
@@ -39,7 +47,8 @@ func (h *Handler) createTenant(c *gin.Context) {
 		SigningAlg: req.SigningAlg,
 		AccessTTL:  time.Duration(req.AccessTTLSeconds) * time.Second,
 		RefreshTTL: time.Duration(req.RefreshTTLSeconds) * time.Second,
-		RateLimits: req.RateLimits,
+		RateLimits: req.RateLimits, UnionIDGroup: req.UnionIDGroup, ShowLinkedTenants: req.ShowLinkedTenants,
+		QRLoginPage: req.QRLoginPage,
 	})
 	if err != nil {
 		fail(c, err)
@@ -86,6 +95,10 @@ type patchTenantRequest struct {
 	AccessTTLSeconds  *int               `json:"access_ttl_seconds"`
 	RefreshTTLSeconds *int               `json:"refresh_ttl_seconds"`
 	RateLimits        map[string]*string `json:"rate_limits"`
+	// UnionIDGroup: a name joins a group, "" leaves it.
+	UnionIDGroup      *string `json:"unionid_group"`
+	ShowLinkedTenants *bool   `json:"show_linked_tenants"`
+	QRLoginPage       *string `json:"qr_login_page"`
 }
 
 func seconds(n *int) *time.Duration {
@@ -103,11 +116,17 @@ func (h *Handler) updateTenant(c *gin.Context) {
 		return
 	}
 	before := routeTenant(c)
-	t, err := h.Tenants.Update(c.Request.Context(), before.Slug, tenant.Patch{
+	patch := tenant.Patch{
 		Name: req.Name, Status: req.Status, WeChatAppID: req.WeChatAppID, WeChatSecret: req.WeChatSecret,
 		SigningAlg: req.SigningAlg, AccessTTL: seconds(req.AccessTTLSeconds), RefreshTTL: seconds(req.RefreshTTLSeconds),
-		RateLimits: req.RateLimits,
-	})
+		RateLimits: req.RateLimits, UnionIDGroup: req.UnionIDGroup, ShowLinkedTenants: req.ShowLinkedTenants,
+		QRLoginPage: req.QRLoginPage,
+	}
+	if err := h.Authz.AuthorizeTenantPatch(caller(c).Subject, patch); err != nil {
+		fail(c, err)
+		return
+	}
+	t, err := h.Tenants.Update(c.Request.Context(), before.Slug, patch)
 	if err != nil {
 		fail(c, err)
 		return

@@ -6,6 +6,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/miniauth/miniauth/auth"
 	"github.com/miniauth/miniauth/tenant"
@@ -58,10 +59,27 @@ func problemFor(err error) *web.Problem {
 		p := web.NewProblem(http.StatusTooManyRequests, "rate_limited", "WeChat is limiting logins for this user; retry shortly.")
 		p.RetryAfter = 60e9
 		return p
+	case errors.Is(err, auth.ErrWeChatQuota):
+		p := web.NewProblem(http.StatusServiceUnavailable, "wechat_quota_exceeded", "WeChat's daily call quota for this mini-program is used up; it resets at midnight China time.").WithInternal(err)
+		p.RetryAfter = untilChinaMidnight(time.Now())
+		return p
+	case errors.Is(err, auth.ErrCircuitOpen):
+		return web.NewProblem(http.StatusBadGateway, "wechat_unavailable", "WeChat keeps failing for this mini-program, so calls to it are paused for a few seconds; try again shortly.").WithInternal(err)
 	case errors.Is(err, auth.ErrWeChatUnavailable), errors.Is(err, auth.ErrWeChatMisconfigured):
 		return web.NewProblem(http.StatusBadGateway, "wechat_unavailable", "WeChat could not complete the login; try again with a new code.").WithInternal(err)
 	case errors.Is(err, auth.ErrUserNotFound):
 		return web.NewProblem(http.StatusUnauthorized, "invalid_token", "The user of this token no longer exists.")
 	}
 	return web.InternalError(err)
+}
+
+// china is UTC+8, where WeChat's daily quotas reset; it keeps no daylight
+// saving time, so a fixed zone is exact and needs no tz database.
+var china = time.FixedZone("CST", 8*60*60)
+
+// untilChinaMidnight is how long until WeChat's daily quotas reset.
+func untilChinaMidnight(now time.Time) time.Duration {
+	n := now.In(china)
+	midnight := time.Date(n.Year(), n.Month(), n.Day()+1, 0, 0, 0, 0, china)
+	return midnight.Sub(now)
 }

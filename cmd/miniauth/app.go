@@ -115,9 +115,16 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	sessions := auth.NewSessions(db, a.bus)
 	bans := auth.NewBans(db, a.bus, sessions, log)
 	stats := auth.NewStats(db, log)
+	breakers := auth.NewBreakers(auth.BreakerConfig{
+		Failures: uint32(cfg.BreakerFailures), OpenFor: cfg.BreakerOpenFor, Log: log,
+		State:       reg.Gauge("miniauth_wechat_breaker_state", "State of the tenant's WeChat circuit breaker on this instance: 0 closed, 1 half-open, 2 open.", "tenant"),
+		Transitions: reg.Counter("miniauth_wechat_breaker_transitions_total", "Changes of a tenant's WeChat circuit breaker state.", "tenant", "state"),
+	})
 	svc := auth.NewService(auth.Deps{
 		DB: db, WeChat: wx, Sealer: sealer, Tokens: tokens, Sessions: sessions, BanViews: auth.NewBanViews(db, a.bus),
 		Bans: bans, Limits: limits, Redis: rdb, RedisPrefix: cfg.RedisPrefix, Log: log, Stats: stats,
+		Breakers:      breakers,
+		QuotaExceeded: reg.Counter("miniauth_wechat_quota_exceeded_total", "WeChat calls refused for the app's daily quota (45009).", "tenant"),
 		AutoBan: auth.AutoBan{
 			Duration: cfg.AutoBanDuration,
 			Count:    reg.Counter("miniauth_autoban_total", "Automatic IP bans.", "tenant", "reason"),
@@ -152,6 +159,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	mgmtapi.New(mgmtapi.Deps{
 		Tenants: store, Users: users, Bans: bans, APIKeys: apiKeys, Accounts: accounts,
 		Audit: audit, Authz: authz, Limits: limits, RateDefaults: cfg.RateLimits, KeyRate: cfg.ManagementRateLimit, Log: log,
+		Breakers: breakers,
 	}).Routes(r)
 	consoleSessions := admin.NewConsoleSessions(db, a.bus)
 	ui := console.New(console.Deps{

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,18 +17,22 @@ import (
 
 // Config is the server's validated configuration, read once at start.
 type Config struct {
-	DatabaseURL    string
-	RedisURL       string
-	RedisPrefix    string
-	MasterKey      []byte
-	PreviousKeys   [][]byte
-	Addr           string
-	PublicURL      string
-	WeChatBaseURL  string
-	WeChatTimeout  time.Duration
-	TrustedProxies []string
-	Env            string
-	LogLevel       string
+	DatabaseURL   string
+	RedisURL      string
+	RedisPrefix   string
+	MasterKey     []byte
+	PreviousKeys  [][]byte
+	Addr          string
+	PublicURL     string
+	WeChatBaseURL string
+	WeChatTimeout time.Duration
+	// BreakerFailures in a row open a tenant's WeChat circuit for
+	// BreakerOpenFor.
+	BreakerFailures int
+	BreakerOpenFor  time.Duration
+	TrustedProxies  []string
+	Env             string
+	LogLevel        string
 	// RateLimits are the default tenant rate limits (and auto-ban
 	// thresholds); ManagementRateLimit limits each API key.
 	RateLimits          map[string]string
@@ -98,6 +103,22 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			return c, errors.New("MINIAUTH_WECHAT_TIMEOUT must be a duration up to 1m, e.g. 5s")
 		}
 		c.WeChatTimeout = d
+	}
+	c.BreakerFailures = 5
+	if s := getenv("MINIAUTH_WECHAT_BREAKER_FAILURES"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1000 {
+			return c, errors.New("MINIAUTH_WECHAT_BREAKER_FAILURES must be a number from 1 to 1000")
+		}
+		c.BreakerFailures = n
+	}
+	c.BreakerOpenFor = 10 * time.Second
+	if s := getenv("MINIAUTH_WECHAT_BREAKER_OPEN"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 100*time.Millisecond || d > 10*time.Minute {
+			return c, errors.New("MINIAUTH_WECHAT_BREAKER_OPEN must be a duration from 100ms to 10m, e.g. 10s")
+		}
+		c.BreakerOpenFor = d
 	}
 	for _, p := range splitList(getenv("MINIAUTH_TRUSTED_PROXIES")) {
 		if _, err := netip.ParsePrefix(p); err != nil {

@@ -17,6 +17,7 @@ import (
 type Registry struct {
 	mu       sync.Mutex
 	counters []*Counter
+	gauges   []*Gauge
 }
 
 // NewRegistry returns an empty registry.
@@ -65,10 +66,11 @@ func (c *Counter) Value(values ...string) int64 {
 	return 0
 }
 
-// Write writes every counter in the Prometheus text format.
+// Write writes every counter and gauge in the Prometheus text format.
 func (r *Registry) Write(w io.Writer) {
 	r.mu.Lock()
 	counters := append([]*Counter(nil), r.counters...)
+	gauges := append([]*Gauge(nil), r.gauges...)
 	r.mu.Unlock()
 	for _, c := range counters {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n", c.name, c.help, c.name)
@@ -82,6 +84,9 @@ func (r *Registry) Write(w io.Writer) {
 			fmt.Fprintf(w, "%s%s %d\n", c.name, labelString(c.labels, k), c.values[k].Load())
 		}
 		c.mu.Unlock()
+	}
+	for _, g := range gauges {
+		g.write(w)
 	}
 }
 
@@ -108,4 +113,52 @@ func (r *Registry) Handler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		r.Write(w)
 	})
+}
+
+// Gauge is a value that goes up and down, split by label values.
+type Gauge struct {
+	name, help string
+	labels     []string
+	mu         sync.Mutex
+	values     map[string]int64 // joined label values -> value
+}
+
+// Gauge registers a gauge.
+func (r *Registry) Gauge(name, help string, labels ...string) *Gauge {
+	g := &Gauge{name: name, help: help, labels: labels, values: map[string]int64{}}
+	r.mu.Lock()
+	r.gauges = append(r.gauges, g)
+	r.mu.Unlock()
+	return g
+}
+
+// Set sets the value for the given label values (in the order of the labels).
+func (g *Gauge) Set(v int64, values ...string) {
+	if g == nil {
+		return
+	}
+	g.mu.Lock()
+	g.values[strings.Join(values, "\x00")] = v
+	g.mu.Unlock()
+}
+
+// Value returns the value for the given label values.
+func (g *Gauge) Value(values ...string) int64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.values[strings.Join(values, "\x00")]
+}
+
+func (g *Gauge) write(w io.Writer) {
+	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n", g.name, g.help, g.name)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	keys := make([]string, 0, len(g.values))
+	for k := range g.values {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "%s%s %d\n", g.name, labelString(g.labels, k), g.values[k])
+	}
 }
