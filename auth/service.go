@@ -31,20 +31,21 @@ type WeChat interface {
 // per-request token check and the user's own profile. The operators' side
 // of the same data is Users, Bans and Sessions.
 type Service struct {
-	db       *pgxpool.Pool
-	wx       WeChat
-	sealer   *seal.Sealer
-	tokens   *Tokens
-	sessions *Sessions
-	views    *BanViews
-	bans     *Bans
-	limits   *Limits
-	autoBan  AutoBan
-	wxTokens *AccessTokens
-	breakers *Breakers
-	quota    Counter
-	stats    *Stats
-	log      *slog.Logger
+	db        *pgxpool.Pool
+	wx        WeChat
+	sealer    *seal.Sealer
+	tokens    *Tokens
+	sessions  *Sessions
+	views     *BanViews
+	bans      *Bans
+	limits    *Limits
+	autoBan   AutoBan
+	wxTokens  *AccessTokens
+	exchanges *Exchanges
+	breakers  *Breakers
+	quota     Counter
+	stats     *Stats
+	log       *slog.Logger
 }
 
 // AutoBan configures the automatic IP bans: how long they last, a hook
@@ -88,7 +89,8 @@ func NewService(d Deps) *Service {
 		db: d.DB, wx: d.WeChat, sealer: d.Sealer, tokens: d.Tokens, log: d.Log,
 		sessions: d.Sessions, views: d.BanViews, bans: d.Bans, limits: d.Limits, autoBan: d.AutoBan, stats: d.Stats,
 		breakers: d.Breakers, quota: orNop(d.QuotaExceeded),
-		wxTokens: NewAccessTokens(d.Redis, d.RedisPrefix, d.WeChat, d.Breakers),
+		wxTokens:  NewAccessTokens(d.Redis, d.RedisPrefix, d.WeChat, d.Breakers),
+		exchanges: NewExchanges(d.Redis, d.RedisPrefix, d.Log),
 	}
 }
 
@@ -147,12 +149,48 @@ func (s *Service) Admit(ctx context.Context, rt *tenant.Runtime, ip netip.Addr) 
 
 // Login exchanges a wx.login code for tokens, creating the user on first
 // login. The code is sent to WeChat exactly once: it may be spent even when
-// the answer is lost, so nothing here retries.
+// the answer is lost, so nothing here retries. Concurrent requests with
+// one code (a double tap, a client retry, on any instance) share that one
+// exchange through Exchanges, each getting its own session for the user.
 // A banned IP was refused by Admit, before its code is spent at WeChat.
 func (s *Service) Login(ctx context.Context, sc *Scope, code string, meta ClientMeta) (TokenResponse, error) {
 	if code == "" || len(code) > 128 {
 		return TokenResponse{}, tenant.Invalid("code", "must be a wx.login code")
 	}
+	c := s.exchanges.claim(ctx, sc.Tenant.ID, code)
+	switch c.role {
+	case roleSpent:
+		// A replay, counted towards the IP's automatic ban like any
+		// invalid code.
+		s.noteAbuse(ctx, sc.Tenant, meta.IP, tenant.LimitAutoBanBadCode)
+		return TokenResponse{}, ErrInvalidCode
+	case roleFollower:
+		acct, err := s.exchanges.wait(ctx, c)
+		if err != nil {
+			return TokenResponse{}, err
+		}
+		return s.loginAs(ctx, sc, acct, meta)
+	case roleLeader:
+		// The followers wait for this exchange whatever becomes of the
+		// leader's own caller; it is bounded as long as they wait.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), s.exchanges.pendingTTL)
+		defer cancel()
+	}
+	resp, err := s.exchange(ctx, sc, code, meta)
+	s.exchanges.finish(ctx, c, resp.account(), err)
+	return resp, err
+}
+
+// account is the user a token response is for, as a follower needs it.
+func (r TokenResponse) account() account {
+	id, _ := uuid.Parse(r.User.ID)
+	return account{UserID: id, OpenID: r.User.OpenID, UnionID: r.User.UnionID, IsNew: r.User.IsNew}
+}
+
+// exchange is a login's own exchange of its code: WeChat, then the user's
+// upsert and a new session in one transaction.
+func (s *Service) exchange(ctx context.Context, sc *Scope, code string, meta ClientMeta) (TokenResponse, error) {
 	rt, bans := sc.Tenant, sc.Bans
 	ws, err := s.wxFor(rt).Code2Session(ctx, rt.WeChatAppID, rt.Secret, code)
 	if err != nil {
@@ -215,6 +253,43 @@ func (s *Service) Login(ctx context.Context, sc *Scope, code string, meta Client
 		}
 		resp.User.ID, resp.User.OpenID = userID.String(), ws.OpenID
 		return s.fillTokens(&resp, rt, userID, sid, refresh)
+	})
+	if err != nil {
+		return TokenResponse{}, err
+	}
+	return resp, nil
+}
+
+// loginAs opens a session for the user a concurrent request's exchange
+// found, with the same checks a login makes: the user active, no ban on
+// the user or the openid.
+func (s *Service) loginAs(ctx context.Context, sc *Scope, acct account, meta ClientMeta) (TokenResponse, error) {
+	rt := sc.Tenant
+	if err := sc.Bans.Check(acct.UserID.String(), acct.OpenID, netip.Addr{}); err != nil {
+		return TokenResponse{}, err
+	}
+	resp := TokenResponse{User: TokenSubject{ID: acct.UserID.String(), OpenID: acct.OpenID, UnionID: acct.UnionID, IsNew: acct.IsNew}}
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		// FOR SHARE orders this with Users.SetStatus as the login's
+		// upsert does: a disable either is seen here or revokes after.
+		var status string
+		err := tx.QueryRow(ctx, `SELECT status FROM users WHERE tenant_id = $1 AND id = $2 FOR SHARE`,
+			rt.ID, acct.UserID).Scan(&status)
+		if errors.Is(err, pgx.ErrNoRows) {
+			// Erased between the exchange and now.
+			return ErrInvalidCode
+		}
+		if err != nil {
+			return err
+		}
+		if status != UserActive {
+			return ErrUserDisabled
+		}
+		sid, refresh, err := s.sessions.create(ctx, tx, rt.ID, acct.UserID, rt.RefreshTTL, meta)
+		if err != nil {
+			return err
+		}
+		return s.fillTokens(&resp, rt, acct.UserID, sid, refresh)
 	})
 	if err != nil {
 		return TokenResponse{}, err
