@@ -170,7 +170,16 @@ type SessionInfo struct {
 	ExpiresAt  time.Time
 	IP         string // "" when unknown
 	UserAgent  string
+	// Client is SessionMiniProgram, or SessionWeb for a session that scan
+	// to sign in on the web opened.
+	Client string
 }
+
+// Clients a session is issued to (sessions.client).
+const (
+	SessionMiniProgram = "miniprogram"
+	SessionWeb         = "web"
+)
 
 // ErrSessionNotFound means the user has no live session with that id.
 var ErrSessionNotFound = fmt.Errorf("session %w", tenant.ErrNotFound)
@@ -178,7 +187,7 @@ var ErrSessionNotFound = fmt.Errorf("session %w", tenant.ErrNotFound)
 // Sessions returns a user's live sessions (not revoked, not expired),
 // most recently used first, at most limit of them.
 func (s *Users) Sessions(ctx context.Context, tenantID int64, userID uuid.UUID, limit int) ([]SessionInfo, error) {
-	rows, err := s.db.Query(ctx, `SELECT id, created_at, COALESCE(refreshed_at, created_at), expires_at, COALESCE(host(ip), ''), COALESCE(user_agent, '')
+	rows, err := s.db.Query(ctx, `SELECT id, created_at, COALESCE(refreshed_at, created_at), expires_at, COALESCE(host(ip), ''), COALESCE(user_agent, ''), client
 		FROM sessions WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > now()
 		ORDER BY COALESCE(refreshed_at, created_at) DESC, id DESC LIMIT $3`, tenantID, userID, limit)
 	if err != nil {
@@ -186,7 +195,7 @@ func (s *Users) Sessions(ctx context.Context, tenantID int64, userID uuid.UUID, 
 	}
 	return collect(rows, func(row pgx.Row) (SessionInfo, error) {
 		var si SessionInfo
-		err := row.Scan(&si.ID, &si.CreatedAt, &si.LastUsedAt, &si.ExpiresAt, &si.IP, &si.UserAgent)
+		err := row.Scan(&si.ID, &si.CreatedAt, &si.LastUsedAt, &si.ExpiresAt, &si.IP, &si.UserAgent, &si.Client)
 		return si, err
 	})
 }

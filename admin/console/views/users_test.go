@@ -89,7 +89,7 @@ func testUser() views.UserPage {
 	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 	return views.UserPage{Page: page, Slug: "acme", User: u, Sessions: []auth.SessionInfo{
 		{ID: uuid.New(), CreatedAt: now.Add(-time.Hour), LastUsedAt: now, ExpiresAt: now.Add(24 * time.Hour), IP: "203.0.113.7", UserAgent: "WeChat/8"},
-		{ID: uuid.New(), CreatedAt: now.Add(-2 * time.Hour), LastUsedAt: now.Add(-2 * time.Hour), ExpiresAt: now.Add(time.Hour)},
+		{ID: uuid.New(), CreatedAt: now.Add(-2 * time.Hour), LastUsedAt: now.Add(-2 * time.Hour), ExpiresAt: now.Add(time.Hour), Client: auth.SessionWeb},
 	}}
 }
 
@@ -108,6 +108,10 @@ func TestUserDetail(t *testing.T) {
 			}
 			if ip := byID(doc, "session-ip").First().Text(); ip != "203.0.113.7" {
 				t.Errorf("session ip %q", ip)
+			}
+			clients := byID(doc, "session-client")
+			if a, b := clients.First().Text(), clients.Last().Text(); a == b || a == "" || b == "" {
+				t.Errorf("session clients %q and %q: a mini-program session and a web one must read differently", a, b)
 			}
 			if ua := byID(doc, "session-ua").Last().Text(); ua != "—" {
 				t.Errorf("unknown user agent shown as %q", ua)
