@@ -200,3 +200,7 @@ func (g guardedWeChat) ResetSessionKey(ctx context.Context, accessToken, openID,
 		return g.wx.ResetSessionKey(ctx, accessToken, openID, sessionKey)
 	})
 }
+
+func (g guardedWeChat) WXACodeUnlimit(ctx context.Context, accessToken string, r wechat.WXACodeRequest) (wechat.Image, error) {
+	return guard(g.b, g.rt, func() (wechat.Image, error) { return g.wx.WXACodeUnlimit(ctx, accessToken, r) })
+}

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -25,6 +26,7 @@ type WeChat interface {
 	PhoneNumber(ctx context.Context, accessToken, code string) (wechat.Phone, error)
 	CheckSession(ctx context.Context, accessToken, openID, sessionKey string) error
 	ResetSessionKey(ctx context.Context, accessToken, openID, sessionKey string) (wechat.Session, error)
+	WXACodeUnlimit(ctx context.Context, accessToken string, r wechat.WXACodeRequest) (wechat.Image, error)
 }
 
 // Service is the mini-program surface: login, refresh, logout, the
@@ -43,9 +45,13 @@ type Service struct {
 	wxTokens  *AccessTokens
 	exchanges *Exchanges
 	breakers  *Breakers
-	quota     Counter
-	stats     *Stats
-	log       *slog.Logger
+	// Scan to sign in on the web keeps its tickets here.
+	rdb         redis.UniversalClient
+	redisPrefix string
+	qrTTL       time.Duration
+	quota       Counter
+	stats       *Stats
+	log         *slog.Logger
 }
 
 // AutoBan configures the automatic IP bans: how long they last, a hook
@@ -77,6 +83,9 @@ type Deps struct {
 	Stats *Stats
 	// Breakers guard each tenant's WeChat calls; nil guards nothing.
 	Breakers *Breakers
+	// QRLoginTTL is how long a scan-to-sign-in ticket lives (0 is
+	// DefaultQRLoginTTL).
+	QRLoginTTL time.Duration
 	// QuotaExceeded counts WeChat's daily-quota refusals (45009) by tenant.
 	QuotaExceeded Counter
 	Log           *slog.Logger
@@ -89,6 +98,7 @@ func NewService(d Deps) *Service {
 		db: d.DB, wx: d.WeChat, sealer: d.Sealer, tokens: d.Tokens, log: d.Log,
 		sessions: d.Sessions, views: d.BanViews, bans: d.Bans, limits: d.Limits, autoBan: d.AutoBan, stats: d.Stats,
 		breakers: d.Breakers, quota: orNop(d.QuotaExceeded),
+		rdb: d.Redis, redisPrefix: d.RedisPrefix, qrTTL: cmp.Or(d.QRLoginTTL, DefaultQRLoginTTL),
 		wxTokens:  NewAccessTokens(d.Redis, d.RedisPrefix, d.WeChat, d.Breakers),
 		exchanges: NewExchanges(d.Redis, d.RedisPrefix, d.Log),
 	}
@@ -169,7 +179,12 @@ func (s *Service) Login(ctx context.Context, sc *Scope, code string, meta Client
 		if err != nil {
 			return TokenResponse{}, err
 		}
-		return s.loginAs(ctx, sc, acct, meta)
+		resp, err := s.loginAs(ctx, sc, acct, meta)
+		if errors.Is(err, ErrUserNotFound) {
+			// Erased between the exchange and now: the code is spent.
+			err = ErrInvalidCode
+		}
+		return resp, err
 	case roleLeader:
 		// The followers wait for this exchange whatever becomes of the
 		// leader's own caller; it is bounded as long as they wait.
@@ -214,6 +229,10 @@ func (s *Service) exchange(ctx context.Context, sc *Scope, code string, meta Cli
 	}
 	var unionID *string
 	if ws.UnionID != "" {
+		if !ValidUnionID(ws.UnionID) {
+			s.log.ErrorContext(ctx, "wechat answered a malformed unionid", "tenant", rt.Slug)
+			return TokenResponse{}, fmt.Errorf("%w: malformed unionid", ErrWeChatUnavailable)
+		}
 		unionID = &ws.UnionID
 	}
 
@@ -254,6 +273,10 @@ func (s *Service) exchange(ctx context.Context, sc *Scope, code string, meta Cli
 		resp.User.ID, resp.User.OpenID = userID.String(), ws.OpenID
 		return s.fillTokens(&resp, rt, userID, sid, refresh)
 	})
+	if isUnionIDConflict(err) {
+		s.log.ErrorContext(ctx, "wechat gave a second openid a unionid another user of the tenant has", "tenant", rt.Slug)
+		return TokenResponse{}, fmt.Errorf("%w: %w", ErrWeChatUnavailable, ErrUnionIDTaken)
+	}
 	if err != nil {
 		return TokenResponse{}, err
 	}
@@ -276,8 +299,7 @@ func (s *Service) loginAs(ctx context.Context, sc *Scope, acct account, meta Cli
 		err := tx.QueryRow(ctx, `SELECT status FROM users WHERE tenant_id = $1 AND id = $2 FOR SHARE`,
 			rt.ID, acct.UserID).Scan(&status)
 		if errors.Is(err, pgx.ErrNoRows) {
-			// Erased between the exchange and now.
-			return ErrInvalidCode
+			return ErrUserNotFound
 		}
 		if err != nil {
 			return err

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -129,6 +130,9 @@ func parseSessionKey(payload string) (sessionKey, bool) {
 type ClientMeta struct {
 	IP        netip.Addr
 	UserAgent string
+	// Client is the kind of client a new session is for: SessionWeb, or
+	// "" (the mini-program).
+	Client string
 }
 
 // RefreshTokenBytes of randomness in a refresh token (256 bits).
@@ -147,8 +151,9 @@ func (s *Sessions) create(ctx context.Context, tx pgx.Tx, tenantID int64, userID
 		return uuid.Nil, "", err
 	}
 	expires := time.Now().Add(refreshTTL)
-	if _, err := tx.Exec(ctx, `INSERT INTO sessions (id, tenant_id, user_id, expires_at, ip, user_agent)
-		VALUES ($1, $2, $3, $4, $5, $6)`, sid, tenantID, userID, expires, ipOrNil(meta.IP), CleanUserAgent(meta.UserAgent)); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO sessions (id, tenant_id, user_id, expires_at, ip, user_agent, client)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, sid, tenantID, userID, expires, ipOrNil(meta.IP), CleanUserAgent(meta.UserAgent),
+		cmp.Or(meta.Client, SessionMiniProgram)); err != nil {
 		return uuid.Nil, "", err
 	}
 	token, err := s.issueRefresh(ctx, tx, tenantID, sid, expires)

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -408,7 +409,7 @@ func TestUsersSetStatus(t *testing.T) {
 
 	t.Run("disabling again changes nothing", func(t *testing.T) {
 		before, after, err := users.SetStatus(ctx, rt.ID, uid, UserDisabled)
-		if err != nil || before.Status != UserDisabled || after != before {
+		if err != nil || before.Status != UserDisabled || !reflect.DeepEqual(after, before) {
 			t.Fatalf("SetStatus = %+v, %+v, %v", before, after, err)
 		}
 	})

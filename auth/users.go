@@ -27,6 +27,9 @@ type User struct {
 	Status      string     `json:"status"`
 	CreatedAt   time.Time  `json:"created_at"`
 	LastLoginAt *time.Time `json:"last_login_at"`
+	// LinkedTenants: on /me of a tenant that shows them, the person's
+	// accounts in the other tenants of its unionid group.
+	LinkedTenants []LinkedTenant `json:"linked_tenants,omitempty"`
 }
 
 // UserColumns are the columns ScanUser reads, in order.
@@ -44,10 +47,16 @@ func ScanUser(row pgx.Row) (User, error) {
 	return u, err
 }
 
-// Me returns the caller's own user.
+// Me returns the caller's own user, with the person's accounts in the
+// other tenants of the group when the tenant shows them.
 func (s *Service) Me(ctx context.Context, p *Principal) (User, error) {
-	return ScanUser(s.db.QueryRow(ctx, `SELECT `+UserColumns+` FROM users WHERE tenant_id = $1 AND id = $2`,
+	u, err := ScanUser(s.db.QueryRow(ctx, `SELECT `+UserColumns+` FROM users WHERE tenant_id = $1 AND id = $2`,
 		p.Tenant.ID, p.UserID))
+	if err != nil || !p.Tenant.ShowLinkedTenants || p.Tenant.UnionIDGroup == "" || u.UnionID == nil {
+		return u, err
+	}
+	u.LinkedTenants, err = s.linkedTenants(ctx, p.Tenant, *u.UnionID)
+	return u, err
 }
 
 // ProfilePatch is what a user may change of their own profile; an empty

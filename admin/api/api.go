@@ -37,6 +37,10 @@ type Deps struct {
 	RateDefaults map[string]string
 	// KeyRate limits each API key's requests (a "600-M" rate).
 	KeyRate string
+	// Directory gives the tenants' runtimes (the AppSecret) for the
+	// calls to WeChat made for operators.
+	Directory   *tenant.Directory
+	SessionKeys SessionKeys
 	// Breakers are this instance's WeChat circuit breakers, whose state
 	// a tenant's view shows; nil shows every circuit closed.
 	Breakers *auth.Breakers
@@ -74,6 +78,8 @@ func (h *Handler) Routes(r gin.IRouter) {
 	g.PATCH("/tenants/:slug/users/:id", h.can(admin.ObjUsers, admin.ActWrite), h.updateUser)
 	g.DELETE("/tenants/:slug/users/:id", h.can(admin.ObjUsers, admin.ActWrite), h.eraseUser)
 	g.POST("/tenants/:slug/users/:id/revoke-sessions", h.can(admin.ObjSessions, admin.ActWrite), h.revokeSessions)
+	g.GET("/tenants/:slug/users/:id/session-key", h.can(admin.ObjUsers, admin.ActRead), h.checkSessionKey)
+	g.POST("/tenants/:slug/users/:id/session-key/reset", h.can(admin.ObjUsers, admin.ActWrite), h.resetSessionKey)
 
 	g.GET("/tenants/:slug/bans", h.can(admin.ObjBans, admin.ActRead), h.listBans)
 	g.POST("/tenants/:slug/bans", h.can(admin.ObjBans, admin.ActWrite), h.createBan)
@@ -88,6 +94,8 @@ func (h *Handler) Routes(r gin.IRouter) {
 	g.POST("/api-keys", h.createAPIKey)
 	g.DELETE("/api-keys/:id", h.revokeAPIKey)
 	g.GET("/audit", h.listAudit)
+	// Authorised per tenant of the answer.
+	g.GET("/unionids/:unionid", h.listUnionID)
 
 	g.GET("/admins", h.can(admin.ObjAdmins, admin.ActRead), h.listAdmins)
 	g.POST("/admins", h.can(admin.ObjAdmins, admin.ActWrite), h.createAdmin)
@@ -112,6 +120,14 @@ func problemFor(err error) *web.Problem {
 		return p
 	case errors.As(err, &v):
 		return web.Invalid("The request has invalid fields.", v)
+	case errors.Is(err, auth.ErrNoSessionKey):
+		return web.NewProblem(http.StatusConflict, "conflict", "No session_key is stored for this user; it is stored at their next login.")
+	case errors.Is(err, auth.ErrSessionKeyStale):
+		return web.NewProblem(http.StatusConflict, "conflict", "The stored session_key is stale, so WeChat refuses it as proof; the user must log in again.")
+	case errors.Is(err, auth.ErrWeChatQuota):
+		return web.NewProblem(http.StatusServiceUnavailable, "wechat_quota_exceeded", "WeChat's daily call quota for this mini-program is used up.").WithInternal(err)
+	case errors.Is(err, auth.ErrWeChatUnavailable):
+		return web.NewProblem(http.StatusBadGateway, "wechat_unavailable", "WeChat could not answer; try again later.").WithInternal(err)
 	case errors.Is(err, tenant.ErrNotFound):
 		return web.NewProblem(http.StatusNotFound, "not_found", "No such resource.")
 	case errors.Is(err, tenant.ErrConflict):

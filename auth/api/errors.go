@@ -59,6 +59,26 @@ func problemFor(err error) *web.Problem {
 		p := web.NewProblem(http.StatusTooManyRequests, "rate_limited", "WeChat is limiting logins for this user; retry shortly.")
 		p.RetryAfter = 60e9
 		return p
+	case errors.Is(err, auth.ErrQRNotFound):
+		return web.NewProblem(http.StatusNotFound, "qr_ticket_not_found", "No such sign-in ticket: it never existed, was already redeemed, or expired a while ago.")
+	case errors.Is(err, auth.ErrQRExpired):
+		return web.NewProblem(http.StatusGone, "qr_ticket_expired", "The sign-in ticket expired; the web page must show a new code.")
+	case errors.Is(err, auth.ErrQRCancelled):
+		return web.NewProblem(http.StatusConflict, "qr_ticket_cancelled", "The sign-in ticket was cancelled.")
+	case errors.Is(err, auth.ErrQRTaken):
+		return web.NewProblem(http.StatusConflict, "qr_ticket_taken", "The sign-in ticket was scanned or confirmed by another user.")
+	case errors.Is(err, auth.ErrQRPollToken):
+		p := web.NewProblem(http.StatusUnauthorized, "invalid_poll_token", "The poll token is missing or is not the one issued with this ticket.")
+		return p
+	case errors.Is(err, auth.ErrQRUnavailable):
+		return web.NewProblem(http.StatusServiceUnavailable, "unavailable", "Scan to sign in is briefly unavailable; try again.").WithInternal(err)
+	case errors.Is(err, auth.ErrQRPageRejected):
+		return web.NewProblem(http.StatusBadGateway, "wechat_unavailable", "WeChat refused to make the code: the tenant's qr_login_page is not a page of the released mini-program.").WithInternal(err)
+	case errors.Is(err, auth.ErrSessionKeyStale):
+		return web.NewProblem(http.StatusConflict, "session_key_stale", "The stored session_key cannot decrypt or verify this payload: call wx.login, log in again, and ask WeChat for the data anew.")
+	case errors.Is(err, auth.ErrForeignData):
+		return web.Invalid("The request is invalid.", &tenant.ValidationError{Fields: []tenant.FieldError{
+			{Field: "encrypted_data", Message: "was not issued to this mini-program (its watermark names another AppID)"}}})
 	case errors.Is(err, auth.ErrWeChatQuota):
 		p := web.NewProblem(http.StatusServiceUnavailable, "wechat_quota_exceeded", "WeChat's daily call quota for this mini-program is used up; it resets at midnight China time.").WithInternal(err)
 		p.RetryAfter = untilChinaMidnight(time.Now())

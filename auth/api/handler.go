@@ -50,6 +50,9 @@ func (h *Handler) Routes(r gin.IRouter) {
 	authed.GET("/me", h.me)
 	authed.PATCH("/me", h.updateMe)
 	authed.POST("/me/phone", h.setPhone)
+	authed.POST("/me/decrypt", h.decrypt)
+	authed.POST("/me/verify-signature", h.verifySignature)
+	h.qrRoutes(a, authed)
 }
 
 const (
@@ -320,4 +323,42 @@ func (h *Handler) setPhone(c *gin.Context) {
 	}
 	noStore(c)
 	c.JSON(http.StatusOK, u)
+}
+
+type decryptRequest struct {
+	EncryptedData string `json:"encrypted_data"`
+	IV            string `json:"iv"`
+}
+
+func (h *Handler) decrypt(c *gin.Context) {
+	var req decryptRequest
+	if err := web.DecodeJSON(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	plain, err := h.svc.Decrypt(c.Request.Context(), principal(c), req.EncryptedData, req.IV)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	noStore(c)
+	c.Data(http.StatusOK, "application/json; charset=utf-8", plain)
+}
+
+type verifySignatureRequest struct {
+	RawData   string `json:"raw_data"`
+	Signature string `json:"signature"`
+}
+
+func (h *Handler) verifySignature(c *gin.Context) {
+	var req verifySignatureRequest
+	if err := web.DecodeJSON(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	if err := h.svc.VerifySignature(c.Request.Context(), principal(c), req.RawData, req.Signature); err != nil {
+		fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
 }

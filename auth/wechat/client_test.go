@@ -389,3 +389,37 @@ func TestAPIError(t *testing.T) {
 		t.Error("IsCode matched on text")
 	}
 }
+
+func TestWXACodeUnlimit(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	at, err := b.client.StableToken(ctx, appID, secret, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := b.client.WXACodeUnlimit(ctx, at.Token, wechat.WXACodeRequest{Scene: "ticket0123", Page: "pages/qr/index"})
+	if err != nil || img.ContentType != "image/png" {
+		t.Fatalf("image %q, %v", img.ContentType, err)
+	}
+	if scene, err := fake.SceneOf(img.Data); err != nil || scene != "ticket0123" {
+		t.Fatalf("scene %q, %v", scene, err)
+	}
+	// An error is JSON with HTTP 200.
+	_, err = b.client.WXACodeUnlimit(ctx, at.Token, wechat.WXACodeRequest{Scene: "x", Page: "/pages/qr/index"})
+	if !wechat.IsCode(err, wechat.CodeInvalidPage) {
+		t.Fatalf("leading slash: %v, want 41030", err)
+	}
+	_, err = b.client.WXACodeUnlimit(ctx, "bad-token-0000000000", wechat.WXACodeRequest{Scene: "x"})
+	if !wechat.IsTokenInvalid(err) || strings.Contains(err.Error(), "bad-token-0000000000") {
+		t.Fatalf("bad token: %v", err)
+	}
+	// Neither an image nor JSON: unavailable.
+	b.fake.Inject(fake.Fault{Endpoint: fake.EndpointWXACode, Garbage: true})
+	if _, err := b.client.WXACodeUnlimit(ctx, at.Token, wechat.WXACodeRequest{Scene: "x"}); !errors.Is(err, wechat.ErrUnavailable) {
+		t.Fatalf("garbage: %v", err)
+	}
+	b.fake.Inject(fake.Fault{Endpoint: fake.EndpointWXACode, Body: `{"errcode":0}`})
+	if _, err := b.client.WXACodeUnlimit(ctx, at.Token, wechat.WXACodeRequest{Scene: "x"}); !errors.Is(err, wechat.ErrUnavailable) {
+		t.Fatalf("JSON without an errcode: %v", err)
+	}
+}

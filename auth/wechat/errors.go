@@ -30,6 +30,9 @@ const (
 	CodeFrequencyLimit   = 45011 // 100 logins per user per minute
 	CodeBadRequestBody   = 47001
 	CodeUnauthorizedAPI  = 48001 // the app lacks the permission for this API
+	CodeInvalidScene     = 40129 // getwxacodeunlimit: scene has characters outside the allowed set
+	CodeSceneTooLong     = 40169 // getwxacodeunlimit: scene over 32 characters, or the body is not JSON
+	CodeInvalidPage      = 41030 // getwxacodeunlimit: page malformed, or not in the released version
 	CodeBadSigMethod     = 87008
 	CodeInvalidSignature = 87009 // checksession: session_key is not the current one
 )

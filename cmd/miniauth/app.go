@@ -124,6 +124,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 		DB: db, WeChat: wx, Sealer: sealer, Tokens: tokens, Sessions: sessions, BanViews: auth.NewBanViews(db, a.bus),
 		Bans: bans, Limits: limits, Redis: rdb, RedisPrefix: cfg.RedisPrefix, Log: log, Stats: stats,
 		Breakers:      breakers,
+		QRLoginTTL:    cfg.QRLoginTTL,
 		QuotaExceeded: reg.Counter("miniauth_wechat_quota_exceeded_total", "WeChat calls refused for the app's daily quota (45009).", "tenant"),
 		AutoBan: auth.AutoBan{
 			Duration: cfg.AutoBanDuration,
@@ -159,7 +160,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	mgmtapi.New(mgmtapi.Deps{
 		Tenants: store, Users: users, Bans: bans, APIKeys: apiKeys, Accounts: accounts,
 		Audit: audit, Authz: authz, Limits: limits, RateDefaults: cfg.RateLimits, KeyRate: cfg.ManagementRateLimit, Log: log,
-		Breakers: breakers,
+		Breakers: breakers, Directory: dir, SessionKeys: svc,
 	}).Routes(r)
 	consoleSessions := admin.NewConsoleSessions(db, a.bus)
 	ui := console.New(console.Deps{

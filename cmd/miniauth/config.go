@@ -30,9 +30,11 @@ type Config struct {
 	// BreakerOpenFor.
 	BreakerFailures int
 	BreakerOpenFor  time.Duration
-	TrustedProxies  []string
-	Env             string
-	LogLevel        string
+	// QRLoginTTL is how long a scan-to-sign-in ticket lives.
+	QRLoginTTL     time.Duration
+	TrustedProxies []string
+	Env            string
+	LogLevel       string
 	// RateLimits are the default tenant rate limits (and auto-ban
 	// thresholds); ManagementRateLimit limits each API key.
 	RateLimits          map[string]string
@@ -96,13 +98,9 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	if u, err := url.Parse(c.WeChatBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return c, errors.New("MINIAUTH_WECHAT_BASE_URL must be an absolute http(s) URL")
 	}
-	c.WeChatTimeout = 5 * time.Second
-	if s := getenv("MINIAUTH_WECHAT_TIMEOUT"); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 || d > time.Minute {
-			return c, errors.New("MINIAUTH_WECHAT_TIMEOUT must be a duration up to 1m, e.g. 5s")
-		}
-		c.WeChatTimeout = d
+	var err error
+	if c.WeChatTimeout, err = durationEnv(getenv, "MINIAUTH_WECHAT_TIMEOUT", 5*time.Second, time.Nanosecond, time.Minute, "a duration up to 1m, e.g. 5s"); err != nil {
+		return c, err
 	}
 	c.BreakerFailures = 5
 	if s := getenv("MINIAUTH_WECHAT_BREAKER_FAILURES"); s != "" {
@@ -112,13 +110,11 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		}
 		c.BreakerFailures = n
 	}
-	c.BreakerOpenFor = 10 * time.Second
-	if s := getenv("MINIAUTH_WECHAT_BREAKER_OPEN"); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil || d < 100*time.Millisecond || d > 10*time.Minute {
-			return c, errors.New("MINIAUTH_WECHAT_BREAKER_OPEN must be a duration from 100ms to 10m, e.g. 10s")
-		}
-		c.BreakerOpenFor = d
+	if c.BreakerOpenFor, err = durationEnv(getenv, "MINIAUTH_WECHAT_BREAKER_OPEN", 10*time.Second, 100*time.Millisecond, 10*time.Minute, "a duration from 100ms to 10m, e.g. 10s"); err != nil {
+		return c, err
+	}
+	if c.QRLoginTTL, err = durationEnv(getenv, "MINIAUTH_QR_LOGIN_TTL", 3*time.Minute, 10*time.Second, 30*time.Minute, "a duration from 10s to 30m, e.g. 3m"); err != nil {
+		return c, err
 	}
 	for _, p := range splitList(getenv("MINIAUTH_TRUSTED_PROXIES")) {
 		if _, err := netip.ParsePrefix(p); err != nil {
@@ -144,13 +140,8 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	if _, _, err := tenant.ParseRate(c.ManagementRateLimit); err != nil {
 		return c, fmt.Errorf("MINIAUTH_MANAGEMENT_RATE_LIMIT %v", err)
 	}
-	c.AutoBanDuration = 15 * time.Minute
-	if s := getenv("MINIAUTH_AUTOBAN_DURATION"); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil || d < time.Minute || d > 30*24*time.Hour {
-			return c, errors.New("MINIAUTH_AUTOBAN_DURATION must be a duration from 1m to 720h, e.g. 15m")
-		}
-		c.AutoBanDuration = d
+	if c.AutoBanDuration, err = durationEnv(getenv, "MINIAUTH_AUTOBAN_DURATION", 15*time.Minute, time.Minute, 30*24*time.Hour, "a duration from 1m to 720h, e.g. 15m"); err != nil {
+		return c, err
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
@@ -203,4 +194,18 @@ func loadDotEnv(path string) error {
 		}
 	}
 	return sc.Err()
+}
+
+// durationEnv reads a duration variable: def when unset, else a value in
+// [lo, hi]; must says what a valid value is.
+func durationEnv(getenv func(string) string, name string, def, lo, hi time.Duration, must string) (time.Duration, error) {
+	s := getenv(name)
+	if s == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < lo || d > hi {
+		return 0, errors.New(name + " must be " + must)
+	}
+	return d, nil
 }

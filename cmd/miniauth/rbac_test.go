@@ -66,11 +66,13 @@ var mgmtRBACTable = map[string]mgmtRule{
 	"GET /api/v1/tenants/:slug/keys":         {"AB", mgmtAllow("AB", "A", "A", "A")},
 	"POST /api/v1/tenants/:slug/keys/rotate": {"AB", mgmtAllow("AB", "A", "", "")},
 
-	"GET /api/v1/tenants/:slug/users":                      {"AB", mgmtAllow("AB", "A", "A", "A")},
-	"GET /api/v1/tenants/:slug/users/:id":                  {"AB", mgmtAllow("AB", "A", "A", "A")},
-	"PATCH /api/v1/tenants/:slug/users/:id":                {"AB", mgmtAllow("AB", "A", "A", "")},
-	"DELETE /api/v1/tenants/:slug/users/:id":               {"AB", mgmtAllow("AB", "A", "A", "")},
-	"POST /api/v1/tenants/:slug/users/:id/revoke-sessions": {"AB", mgmtAllow("AB", "A", "A", "")},
+	"GET /api/v1/tenants/:slug/users":                        {"AB", mgmtAllow("AB", "A", "A", "A")},
+	"GET /api/v1/tenants/:slug/users/:id":                    {"AB", mgmtAllow("AB", "A", "A", "A")},
+	"PATCH /api/v1/tenants/:slug/users/:id":                  {"AB", mgmtAllow("AB", "A", "A", "")},
+	"DELETE /api/v1/tenants/:slug/users/:id":                 {"AB", mgmtAllow("AB", "A", "A", "")},
+	"POST /api/v1/tenants/:slug/users/:id/revoke-sessions":   {"AB", mgmtAllow("AB", "A", "A", "")},
+	"GET /api/v1/tenants/:slug/users/:id/session-key":        {"AB", mgmtAllow("AB", "A", "A", "A")},
+	"POST /api/v1/tenants/:slug/users/:id/session-key/reset": {"AB", mgmtAllow("AB", "A", "A", "")},
 
 	"GET /api/v1/tenants/:slug/bans":        {"AB", mgmtAllow("AB", "A", "A", "A")},
 	"POST /api/v1/tenants/:slug/bans":       {"AB", mgmtAllow("AB", "A", "A", "")},
@@ -85,6 +87,9 @@ var mgmtRBACTable = map[string]mgmtRule{
 	"DELETE /api/v1/api-keys/:id": {"AB-", mgmtAllow("AB-", "A", "", "")},
 
 	"GET /api/v1/audit": {"AB-", mgmtAllow("AB-", "A", "A", "A")},
+	// Every role may ask; the answer holds only the tenants it may read
+	// users of (TestUnionIDLinking).
+	"GET /api/v1/unionids/:unionid": {"-", mgmtAllow("-", "-", "-", "-")},
 
 	"GET /api/v1/admins":        {"-", mgmtAllow("-", "", "", "")},
 	"POST /api/v1/admins":       {"-", mgmtAllow("-", "", "", "")},
@@ -259,8 +264,21 @@ func (w *mgmtRBACWorld) build(route, target string) (mgmtCall, bool) {
 				t.Errorf("rotate %s (allowed %v): %d keys, had %d", slug, allowed, got, before)
 			}
 		}
-	case "GET /api/v1/tenants/:slug/users/:id":
+	case "GET /api/v1/tenants/:slug/users/:id", "GET /api/v1/tenants/:slug/users/:id/session-key":
 		call.path = strings.ReplaceAll(path, ":id", w.users[target].User.ID)
+	case "POST /api/v1/tenants/:slug/users/:id/session-key/reset":
+		u := w.freshUser(target)
+		path = strings.ReplaceAll(path, ":id", u.User.ID)
+		count := func() int {
+			return mgmtCount(t, w.b, `SELECT count(*) FROM audit_log WHERE action = 'user.session_key_reset' AND target_id = $1`, u.User.ID)
+		}
+		call.verify = func(r response, allowed bool) {
+			if n := count(); (n == 1) != allowed {
+				t.Errorf("reset session key in %s (allowed %v): %d audit entries", slug, allowed, n)
+			}
+		}
+	case "GET /api/v1/unionids/:unionid":
+		path = strings.ReplaceAll(path, ":unionid", "o-rbac-unionid")
 	case "DELETE /api/v1/tenants/:slug/users/:id":
 		u := w.freshUser(target)
 		path = strings.ReplaceAll(path, ":id", u.User.ID)

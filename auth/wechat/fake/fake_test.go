@@ -3,7 +3,10 @@ package fake_test
 import (
 	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/hmac"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -615,7 +618,7 @@ func TestControlEndpoints(t *testing.T) {
 	wantErrcode(t, b.login(t, app, secret, "c"), 40029)
 
 	status, stats := b.get(t, "/_fake/stats", nil)
-	if status != http.StatusOK || stats["jscode2session"] != json.Number("5") || stats["stable_token"] != json.Number("0") || len(stats) != 6 {
+	if status != http.StatusOK || stats["jscode2session"] != json.Number("5") || stats["stable_token"] != json.Number("0") || len(stats) != 7 {
 		t.Fatalf("GET /_fake/stats = %d %v", status, stats)
 	}
 	if status, _ := b.post(t, "/_fake/reset", nil, nil); status != http.StatusNoContent {
@@ -683,5 +686,115 @@ func TestConcurrentLogins(t *testing.T) {
 	}
 	if got := b.f.Calls(fake.EndpointJSCode2Session); got != n {
 		t.Errorf("calls = %d, want %d", got, n)
+	}
+}
+
+// Encrypted data, rawData signatures and key rotation use the user's
+// current session_key, through the Go API and the control endpoints alike.
+func TestEncryptedDataAndSignature(t *testing.T) {
+	b := setup(t)
+	if status, _ := b.post(t, "/_fake/encrypted-data", nil, map[string]any{"appid": appA, "user": "dora", "data": map[string]any{"a": 1}}); status != http.StatusNotFound {
+		t.Fatalf("encrypted data before any login: %d, want 404", status)
+	}
+	key := b.login(t, appA, secretA, b.f.MintCode(appA, "dora")).str("session_key")
+
+	status, enc := b.post(t, "/_fake/encrypted-data", nil, map[string]any{"appid": appA, "user": "dora", "data": map[string]any{"a": 1}})
+	if status != http.StatusOK {
+		t.Fatalf("POST /_fake/encrypted-data = %d %v", status, enc)
+	}
+	k, _ := base64.StdEncoding.DecodeString(key)
+	iv, _ := base64.StdEncoding.DecodeString(enc.str("iv"))
+	ct, _ := base64.StdEncoding.DecodeString(enc.str("encrypted_data"))
+	block, err := aes.NewCipher(k)
+	if err != nil || len(iv) != aes.BlockSize || len(ct)%aes.BlockSize != 0 {
+		t.Fatalf("key %d bytes (%v), iv %d bytes, ciphertext %d bytes", len(k), err, len(iv), len(ct))
+	}
+	cipher.NewCBCDecrypter(block, iv).CryptBlocks(ct, ct)
+	plain := ct[:len(ct)-int(ct[len(ct)-1])]
+	var doc struct {
+		A         int `json:"a"`
+		Watermark struct {
+			AppID     string `json:"appid"`
+			Timestamp int64  `json:"timestamp"`
+		} `json:"watermark"`
+	}
+	if err := json.Unmarshal(plain, &doc); err != nil || doc.A != 1 || doc.Watermark.AppID != appA || doc.Watermark.Timestamp != b.clock.Now().Unix() {
+		t.Fatalf("plaintext %q (%v)", plain, err)
+	}
+
+	status, sig := b.post(t, "/_fake/signature", nil, map[string]string{"appid": appA, "user": "dora", "raw_data": `{"x":1}`})
+	sum := sha1.Sum([]byte(`{"x":1}` + key))
+	if status != http.StatusOK || sig.str("signature") != hex.EncodeToString(sum[:]) {
+		t.Fatalf("POST /_fake/signature = %d %v", status, sig)
+	}
+
+	if status, _ := b.post(t, "/_fake/rotate-session-key", nil, map[string]string{"appid": appA, "user": "dora"}); status != http.StatusNoContent {
+		t.Fatalf("POST /_fake/rotate-session-key = %d", status)
+	}
+	if now, _ := b.f.SessionKey(appA, "dora"); now == key || now == "" {
+		t.Fatalf("session key %q after rotation, was %q", now, key)
+	}
+	if status, _ := b.post(t, "/_fake/rotate-session-key", nil, map[string]string{"appid": appA, "user": "nobody"}); status != http.StatusNotFound {
+		t.Fatalf("rotating the key of a user who never logged in: %d, want 404", status)
+	}
+}
+
+// getwxacodeunlimit answers a real PNG carrying its scene, and WeChat's
+// errcodes (always with HTTP 200) for what it refuses.
+func TestWXACodeUnlimit(t *testing.T) {
+	b := setup(t)
+	_, tok := b.post(t, "/cgi-bin/stable_token", nil, map[string]any{"grant_type": "client_credential", "appid": appA, "secret": secretA})
+	token := tok.str("access_token")
+	call := func(token string, body string) (*http.Response, []byte) {
+		t.Helper()
+		resp, err := b.srv.Client().Post(b.srv.URL+"/wxa/getwxacodeunlimit?access_token="+url.QueryEscape(token), "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		return resp, raw
+	}
+	resp, img := call(token, `{"scene":"abc123XYZ","page":"pages/qr/index","width":280}`)
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/png" {
+		t.Fatalf("status %d, Content-Type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if scene, err := fake.SceneOf(img); err != nil || scene != "abc123XYZ" {
+		t.Fatalf("SceneOf = %q, %v", scene, err)
+	}
+	if s, p, check := b.f.LastCodeRequest(); s != "abc123XYZ" || p != "pages/qr/index" || !check {
+		t.Fatalf("LastCodeRequest = %q %q %v", s, p, check)
+	}
+	b.f.SetPages(appA, []string{"pages/index/index"})
+	for name, tc := range map[string]struct {
+		token, body string
+		errcode     int
+	}{
+		"unknown token":        {"nope", `{"scene":"a"}`, 40001},
+		"not JSON":             {token, `scene=a`, 40169},
+		"no scene":             {token, `{"page":"pages/index/index"}`, 40169},
+		"scene too long":       {token, `{"scene":"` + strings.Repeat("a", 33) + `"}`, 40169},
+		"scene with %":         {token, `{"scene":"a%20b"}`, 40129},
+		"leading slash":        {token, `{"scene":"a","page":"/pages/index/index"}`, 41030},
+		"unreleased page":      {token, `{"scene":"a","page":"pages/new/index"}`, 41030},
+		"query in page":        {token, `{"scene":"a","page":"pages/index/index?x=1"}`, 41030},
+		"unreleased unchecked": {token, `{"scene":"a","page":"pages/new/index","check_path":false}`, 0},
+	} {
+		resp, raw := call(tc.token, tc.body)
+		if tc.errcode == 0 {
+			if resp.Header.Get("Content-Type") != "image/png" {
+				t.Errorf("%s: %s", name, raw)
+			}
+			continue
+		}
+		var e struct {
+			Errcode int `json:"errcode"`
+		}
+		if resp.StatusCode != 200 || json.Unmarshal(raw, &e) != nil || e.Errcode != tc.errcode {
+			t.Errorf("%s: status %d body %s, want errcode %d", name, resp.StatusCode, raw, tc.errcode)
+		}
+	}
+	if _, err := fake.SceneOf([]byte("not a png")); err == nil {
+		t.Fatal("SceneOf accepted garbage")
 	}
 }

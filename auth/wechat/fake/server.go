@@ -30,11 +30,12 @@ const (
 	EndpointPhoneNumber     = "getuserphonenumber"
 	EndpointCheckSession    = "checksession"
 	EndpointResetSessionKey = "resetusersessionkey"
+	EndpointWXACode         = "getwxacodeunlimit"
 )
 
 var endpoints = []string{
 	EndpointJSCode2Session, EndpointStableToken, EndpointToken,
-	EndpointPhoneNumber, EndpointCheckSession, EndpointResetSessionKey,
+	EndpointPhoneNumber, EndpointCheckSession, EndpointResetSessionKey, EndpointWXACode,
 }
 
 const (
@@ -66,6 +67,8 @@ type Server struct {
 	stable      map[string]string // appid -> current stable_token
 	latest      map[string]string // appid -> newest cgi-bin/token
 	sessionKeys map[userRef]string
+	pages       map[string][]string // appid -> released pages, when set
+	lastCode    codeRequest
 	faults      []*Fault
 	calls       map[string]int
 	lastSweep   time.Time
@@ -106,6 +109,7 @@ func New(opts ...Option) *Server {
 		stable:      map[string]string{},
 		latest:      map[string]string{},
 		sessionKeys: map[userRef]string{},
+		pages:       map[string][]string{},
 		calls:       map[string]int{},
 	}
 	for _, o := range opts {

@@ -42,6 +42,9 @@ var errMsgs = map[int]string{
 	errInvalidSecret:    "invalid appsecret",
 	errCodeUsed:         "code been used",
 	40164:               "invalid ip, not in whitelist",
+	errInvalidScene:     "invalid scene",
+	errSceneTooLong:     "scene too long or data format error",
+	errInvalidPage:      "invalid page rid",
 	40226:               "high risk user",
 	errTokenMissing:     "access_token missing",
 	errAppIDMissing:     "appid missing",
@@ -65,6 +68,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /wxa/business/getuserphonenumber", s.handlePhoneNumber)
 	m.HandleFunc("GET /wxa/checksession", s.handleCheckSession)
 	m.HandleFunc("GET /wxa/resetusersessionkey", s.handleResetSessionKey)
+	m.HandleFunc("POST /wxa/getwxacodeunlimit", s.handleWXACode)
 	s.controlRoutes(m)
 	s.mux = m
 }
