@@ -5,6 +5,7 @@
 #   make lint-openapi   lint admin/api/openapi.json with Redocly CLI (redocly.yaml; needs npx)
 #   make generate       regenerate the templ views' *_templ.go files (committed)
 #   make check-generated  fail when `make generate` would change a committed file
+#   make check-sdk-types  type-check web/sdk/miniauth.d.ts against miniprogram-api-typings (needs npm)
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := build
@@ -26,12 +27,12 @@ SERVICES_ENV = svc_env=$$(bash $(SERVICES) env); eval "$$svc_env"; export DATABA
 RACE = $$(if [[ "$$($(GO) env CGO_ENABLED)" == 1 ]] && command -v "$$($(GO) env CC | awk '{print $$1}')" >/dev/null 2>&1; \
 	then echo -race; else echo 'make: no C compiler for cgo, running tests without -race' >&2; fi)
 
-.PHONY: all build run test bench fmt vet lint-openapi generate check-generated clean services-env services-stop help
+.PHONY: check-sdk-types all build run test bench fmt vet lint-openapi generate check-generated clean services-env services-stop help
 
 all: build
 
 help:
-	@echo 'targets: build run test bench fmt vet lint-openapi generate check-generated clean services-env services-stop'
+	@echo 'targets: build run test bench fmt vet lint-openapi generate check-generated check-sdk-types clean services-env services-stop'
 
 build:
 	$(GO) build ./...
@@ -66,6 +67,19 @@ vet:
 # recommended ruleset as configured in redocly.yaml.
 lint-openapi:
 	npx --yes @redocly/cli@2.77.0 lint admin/api/openapi.json
+
+# The SDK's declarations, compiled against the mini-program API typings in
+# a throwaway directory (nothing is installed into the repository).
+SDK_TS_VERSION       ?= 5.9.3
+SDK_TYPINGS_VERSION  ?= 5.2.3
+check-sdk-types:
+	@dir=$$(mktemp -d); trap 'rm -rf "$$dir"' EXIT; \
+	npm install --silent --no-save --no-package-lock --no-audit --no-fund --prefix "$$dir" \
+		typescript@$(SDK_TS_VERSION) miniprogram-api-typings@$(SDK_TYPINGS_VERSION); \
+	echo "tsc --noEmit --strict web/sdk/test/types.ts"; \
+	"$$dir/node_modules/.bin/tsc" --noEmit --strict --skipLibCheck --lib es2020 --target es2020 \
+		--module commonjs --moduleResolution node --typeRoots "$$dir/node_modules" --types miniprogram-api-typings \
+		web/sdk/test/types.ts
 
 generate:
 	@if [[ -n "$$(find . -name '*.templ' -not -path './node_modules/*' -not -path './.dev/*' -print -quit)" ]]; then \

@@ -31,6 +31,9 @@ type Deps struct {
 	// Credentials checks a tenant's WeChat AppID/AppSecret pair for the
 	// tenant page's "test credentials" button; nil leaves the button out.
 	Credentials *auth.Credentials
+	// Breakers are this instance's WeChat circuit breakers, shown on a
+	// tenant's page; nil shows every circuit closed.
+	Breakers *auth.Breakers
 	// RateDefaults are the server's default tenant rate limits.
 	RateDefaults map[string]string
 	// PublicURL is the server's external base URL: its origin is the only

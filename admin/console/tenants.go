@@ -29,6 +29,7 @@ func (h *Handler) tenantRoutes(s *gin.RouterGroup) {
 	s.POST("/tenants/:slug", h.can(admin.ObjTenants, admin.ActWrite), h.updateTenant)
 	s.POST("/tenants/:slug/status", h.can(admin.ObjTenants, admin.ActWrite), h.setTenantStatus)
 	s.POST("/tenants/:slug/limits", h.can(admin.ObjTenants, admin.ActWrite), h.updateLimits)
+	s.POST("/tenants/:slug/wechat", h.can(admin.ObjTenants, admin.ActWrite), h.updateWeChat)
 	s.POST("/tenants/:slug/test-credentials", h.can(admin.ObjTenants, admin.ActWrite), h.testCredentials)
 	s.GET("/tenants/:slug/keys", h.can(admin.ObjKeys, admin.ActRead), h.keysPage)
 	s.POST("/tenants/:slug/keys/rotate", h.can(admin.ObjKeys, admin.ActWrite), h.rotateKey)
@@ -180,6 +181,12 @@ func (h *Handler) tenantModel(c *gin.Context, t tenant.Tenant) views.TenantPage 
 	}
 	m.Title = t.Name
 	m.CanTest = m.CanEdit && h.Credentials != nil
+	m.CanGroup = h.allowed(c, admin.PlatformDomain, admin.ObjTenants, admin.ActWrite)
+	m.Breaker = h.Breakers.State(t.ID)
+	m.WeChat = views.Form{Values: map[string]string{"qr_login_page": t.QRLoginPage, "unionid_group": t.UnionIDGroup}}
+	if t.ShowLinkedTenants {
+		m.WeChat.Values["show_linked_tenants"] = "true"
+	}
 	for _, f := range views.RateLimitFields {
 		m.Limits.Values[f] = t.RateLimits[f]
 	}
@@ -224,6 +231,36 @@ func (h *Handler) updateTenant(c *gin.Context) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// updateWeChat saves the WeChat panel: the scan-to-sign-in page, whether
+// /me shows linked tenants, and (platform admins only) the unionid group.
+func (h *Handler) updateWeChat(c *gin.Context) {
+	before := routeTenant(c)
+	v := formValues(c, "qr_login_page", "show_linked_tenants", "unionid_group")
+	p := tenant.Patch{QRLoginPage: ptr(v["qr_login_page"]), ShowLinkedTenants: ptr(v["show_linked_tenants"] == "true")}
+	if _, sent := c.GetPostForm("unionid_group"); sent {
+		p.UnionIDGroup = ptr(v["unionid_group"])
+	}
+	ctx := c.Request.Context()
+	err := h.Authz.AuthorizeTenantPatch(viewerOf(c).Subject, p)
+	var t tenant.Tenant
+	if err == nil {
+		t, err = h.Tenants.Update(ctx, before.Slug, p)
+	}
+	errs := map[string]string{}
+	if err != nil && !fieldErrors(c, err, errs, nil) {
+		h.fail(c, err)
+		return
+	}
+	if len(errs) > 0 {
+		m := h.tenantModel(c, before)
+		m.WeChat = views.Form{Values: v, Errors: errs}
+		h.render(c, http.StatusBadRequest, views.TenantDetail(m))
+		return
+	}
+	h.record(c, admin.TenantUpdateEvent(before, t, h.RateDefaults, false))
+	h.done(c, "/admin/tenants/"+t.Slug, "tenants.wechat_saved", t.Slug)
+}
 
 func (h *Handler) setTenantStatus(c *gin.Context) {
 	before := routeTenant(c)

@@ -412,3 +412,49 @@ func TestTenantTestCredentialsAbsentWithoutWeChat(t *testing.T) {
 	}
 	pa.post(t, "/admin/tenants/shop/test-credentials", nil).want(t, http.StatusNotFound)
 }
+
+// The WeChat panel: the breaker state, the scan-to-sign-in page and the
+// linked-tenants switch for tenant admins; the unionid group only for
+// platform admins, whose form alone offers it.
+func TestTenantWeChatSettings(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.tenant(t, "wxset")
+	ta := b.signIn(t, admin.RoleTenantAdmin, "wxset")
+	p := ta.get(t, "/admin/tenants/wxset").want(t, http.StatusOK)
+	if s, _ := p.find("tenant-breaker").Attr("data-state"); s != "closed" {
+		t.Errorf("breaker state %q, want closed", s)
+	}
+	if p.find("field-unionid_group").Length() != 0 || p.find("tenant-group").Length() != 1 {
+		t.Error("a tenant admin is offered the unionid group")
+	}
+
+	bad := ta.post(t, "/admin/tenants/wxset/wechat", url.Values{"qr_login_page": {"/pages/x"}}).want(t, http.StatusBadRequest)
+	if bad.find("error-qr_login_page").Length() != 1 {
+		t.Fatalf("no error beside qr_login_page: %s", bad.find("tenant-wechat-form").Text())
+	}
+	wantRedirect(t, ta.post(t, "/admin/tenants/wxset/wechat", url.Values{"qr_login_page": {"pages/qr/index"}, "show_linked_tenants": {"true"}}),
+		"/admin/tenants/wxset")
+	got, _ := b.tenants.Get(context.Background(), "wxset")
+	if got.QRLoginPage != "pages/qr/index" || !got.ShowLinkedTenants || got.UnionIDGroup != "" {
+		t.Fatalf("saved %+v", got)
+	}
+	// A forged form field is refused, and changes nothing.
+	ta.post(t, "/admin/tenants/wxset/wechat", url.Values{"qr_login_page": {""}, "unionid_group": {"stolen"}}).want(t, http.StatusForbidden)
+	if got, _ := b.tenants.Get(context.Background(), "wxset"); got.UnionIDGroup != "" || got.QRLoginPage != "pages/qr/index" {
+		t.Fatalf("a refused form changed the tenant: %+v", got)
+	}
+
+	pa := b.signIn(t, admin.RolePlatformAdmin, "")
+	if pa.get(t, "/admin/tenants/wxset").find("field-unionid_group").Length() != 1 {
+		t.Fatal("a platform admin is not offered the unionid group")
+	}
+	wantRedirect(t, pa.post(t, "/admin/tenants/wxset/wechat", url.Values{"unionid_group": {"acme"}, "show_linked_tenants": {"true"}, "qr_login_page": {"pages/qr/index"}}),
+		"/admin/tenants/wxset")
+	if got, _ := b.tenants.Get(context.Background(), "wxset"); got.UnionIDGroup != "acme" {
+		t.Fatalf("group %q, want acme", got.UnionIDGroup)
+	}
+	if _, _, diff := b.lastDiff(t, "tenant.update"); diff["unionid_group"].To != "acme" {
+		t.Errorf("audit diff %v", diff)
+	}
+}

@@ -166,9 +166,10 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	ui := console.New(console.Deps{
 		Tenants: store, Users: users, Bans: bans, APIKeys: apiKeys, Accounts: accounts, Audit: audit, Authz: authz,
 		Sessions: consoleSessions, SignIn: admin.NewSignInGuard(limits, rdb, cfg.RedisPrefix), Stats: stats,
-		Credentials: auth.NewCredentials(wx, dir), RateDefaults: cfg.RateLimits, PublicURL: cfg.PublicURL, Log: log,
+		Credentials: auth.NewCredentials(wx, dir), Breakers: breakers, RateDefaults: cfg.RateLimits, PublicURL: cfg.PublicURL, Log: log,
 	})
 	web.ServeAssets(r)
+	web.ServeSDK(r)
 	ui.Routes(r)
 	r.NoRoute(func(c *gin.Context) {
 		if strings.HasPrefix(c.Request.URL.Path, "/admin/") {

@@ -28,7 +28,8 @@ func (s *Server) ctlAddApp(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		AppID        string `json:"appid"`
 		Secret       string `json:"secret"`
-		OpenPlatform string `json:"open_platform"`
+		OpenPlatform string   `json:"open_platform"`
+		Pages        []string `json:"pages"`
 	}
 	if !decodeControl(w, r, &in) {
 		return
@@ -38,6 +39,9 @@ func (s *Server) ctlAddApp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.AddApp(in.AppID, in.Secret, in.OpenPlatform)
+	if in.Pages != nil {
+		s.SetPages(in.AppID, in.Pages)
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -765,7 +765,10 @@ func TestWXACodeUnlimit(t *testing.T) {
 	if s, p, check := b.f.LastCodeRequest(); s != "abc123XYZ" || p != "pages/qr/index" || !check {
 		t.Fatalf("LastCodeRequest = %q %q %v", s, p, check)
 	}
-	b.f.SetPages(appA, []string{"pages/index/index"})
+	// Released pages, set through the control endpoint.
+	if status, _ := b.post(t, "/_fake/apps", nil, map[string]any{"appid": appA, "secret": secretA, "pages": []string{"pages/index/index"}}); status != http.StatusNoContent {
+		t.Fatalf("POST /_fake/apps with pages = %d", status)
+	}
 	for name, tc := range map[string]struct {
 		token, body string
 		errcode     int
