@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -123,4 +124,8 @@ func TestCodeExchangeRedisDown(t *testing.T) {
 	if n := b.wx.Calls(fake.EndpointJSCode2Session); n != 2 {
 		t.Fatalf("jscode2session calls = %d, want 2 (no coordination without Redis)", n)
 	}
+	// Scan-to-sign-in tickets live only in Redis: refused clearly, not a 500.
+	wantStatus(t, "qr-login with Redis down", do(t, "POST", b.srv.URL+"/v1/t/"+tt.Slug+"/qr-login", nil), http.StatusServiceUnavailable, "unavailable")
+	wantStatus(t, "qr-login poll with Redis down", do(t, "GET", b.srv.URL+"/v1/t/"+tt.Slug+"/qr-login/"+strings.Repeat("a", 32), nil,
+		"Authorization", "Bearer x"), http.StatusServiceUnavailable, "unavailable")
 }

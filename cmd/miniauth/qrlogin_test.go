@@ -196,6 +196,8 @@ func TestQRLoginRefusals(t *testing.T) {
 	if !strings.Contains(r.JSON(t)["detail"].(string), "qr_login_page") {
 		t.Fatalf("detail does not name qr_login_page: %s", r.Body)
 	}
+	b.wx.Inject(fake.Fault{Endpoint: fake.EndpointWXACode, Errcode: 45009})
+	wantStatus(t, "start over the daily quota", do(t, "POST", b.srv.URL+"/v1/t/"+slug+"/qr-login", nil), http.StatusServiceUnavailable, "wechat_quota_exceeded")
 	wantStatus(t, "disable", b.api("PATCH", "/tenants/"+slug, map[string]any{"status": "disabled"}), http.StatusOK, "")
 	afterPropagation()
 	wantStatus(t, "start on a disabled tenant", do(t, "POST", b.srv.URL+"/v1/t/"+slug+"/qr-login", nil), http.StatusForbidden, "tenant_disabled")

@@ -163,6 +163,11 @@ func TestSessionKeyHealth(t *testing.T) {
 	// WeChat failing: 502; no stored key: 409.
 	b.wx.Inject(fake.Fault{Endpoint: fake.EndpointCheckSession, HTTPStatus: 500})
 	wantStatus(t, "check while WeChat fails", c.do("GET", path, nil), http.StatusBadGateway, "wechat_unavailable")
+	b.wx.Inject(fake.Fault{Endpoint: fake.EndpointResetSessionKey, Errcode: 45009})
+	wantStatus(t, "reset over the daily quota", c.do("POST", path+"/reset", nil), http.StatusServiceUnavailable, "wechat_quota_exceeded")
+	b.wx.Inject(fake.Fault{Endpoint: fake.EndpointResetSessionKey, Garbage: true})
+	wantStatus(t, "reset while WeChat fails", c.do("POST", path+"/reset", nil), http.StatusBadGateway, "wechat_unavailable")
+	check(true) // the failed resets changed nothing
 	if _, err := b.db.Exec(t.Context(), `UPDATE users SET session_key_sealed = NULL`); err != nil {
 		t.Fatal(err)
 	}
