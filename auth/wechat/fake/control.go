@@ -26,8 +26,8 @@ func (s *Server) controlRoutes(m *http.ServeMux) {
 
 func (s *Server) ctlAddApp(w http.ResponseWriter, r *http.Request) {
 	var in struct {
-		AppID        string `json:"appid"`
-		Secret       string `json:"secret"`
+		AppID        string   `json:"appid"`
+		Secret       string   `json:"secret"`
 		OpenPlatform string   `json:"open_platform"`
 		Pages        []string `json:"pages"`
 	}
