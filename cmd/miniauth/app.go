@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"runtime"
 	"strings"
 	"sync"
@@ -37,6 +38,9 @@ type app struct {
 	rdb     redis.UniversalClient
 	bus     *changes.Bus
 	handler http.Handler
+	// ops serves /metrics and pprof on the operations listener, never on
+	// the public one.
+	ops http.Handler
 
 	stop context.CancelFunc
 	wg   sync.WaitGroup
@@ -154,7 +158,6 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	r.NoMethod(web.MethodNotAllowed)
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", a.ready)
-	r.GET("/metrics", gin.WrapH(reg.Handler()))
 	miniapi.New(svc, dir, tokens, limits).Routes(r)
 	users, apiKeys, accounts := auth.NewUsers(db, sessions), admin.NewAPIKeys(db), admin.NewAccounts(db, a.bus)
 	mgmtapi.New(mgmtapi.Deps{
@@ -179,6 +182,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 		web.NotFound(c)
 	})
 	a.handler = r
+	a.ops = opsHandler(reg)
 
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a.stop = stop
@@ -264,4 +268,18 @@ func (a *app) Close() {
 	a.wg.Wait()
 	_ = a.rdb.Close()
 	a.db.Close()
+}
+
+// opsHandler is the operations listener's: Prometheus metrics and the
+// runtime profiles of net/http/pprof. It is served on MINIAUTH_OPS_ADDR
+// (loopback by default), so neither is reachable from the public port.
+func opsHandler(reg *metrics.Registry) http.Handler {
+	m := http.NewServeMux()
+	m.Handle("GET /metrics", reg.Handler())
+	m.HandleFunc("/debug/pprof/", pprof.Index)
+	m.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	m.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	m.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	m.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return m
 }

@@ -13,7 +13,7 @@ import (
 // metric returns the line of /metrics for series (name with labels), or "".
 func metric(t *testing.T, srv *testServer, series string) string {
 	t.Helper()
-	r := do(t, "GET", srv.URL+"/metrics", nil)
+	r := do(t, "GET", srv.OpsURL+"/metrics", nil)
 	for line := range strings.SplitSeq(string(r.Body), "\n") {
 		if strings.HasPrefix(line, series+" ") {
 			return line

@@ -17,12 +17,14 @@ import (
 
 // Config is the server's validated configuration, read once at start.
 type Config struct {
-	DatabaseURL   string
-	RedisURL      string
-	RedisPrefix   string
-	MasterKey     []byte
-	PreviousKeys  [][]byte
-	Addr          string
+	DatabaseURL  string
+	RedisURL     string
+	RedisPrefix  string
+	MasterKey    []byte
+	PreviousKeys [][]byte
+	Addr         string
+	// OpsAddr is the operations listener (/metrics, pprof).
+	OpsAddr       string
 	PublicURL     string
 	WeChatBaseURL string
 	WeChatTimeout time.Duration
@@ -54,6 +56,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		RedisURL:      getenv("REDIS_URL"),
 		RedisPrefix:   orDefault(getenv("MINIAUTH_REDIS_PREFIX"), "miniauth:"),
 		Addr:          orDefault(getenv("MINIAUTH_ADDR"), ":8080"),
+		OpsAddr:       orDefault(getenv("MINIAUTH_OPS_ADDR"), "127.0.0.1:9090"),
 		PublicURL:     strings.TrimRight(orDefault(getenv("MINIAUTH_PUBLIC_URL"), "http://localhost:8080"), "/"),
 		WeChatBaseURL: strings.TrimRight(orDefault(getenv("MINIAUTH_WECHAT_BASE_URL"), "https://api.weixin.qq.com"), "/"),
 		Env:           orDefault(getenv("MINIAUTH_ENV"), "production"),

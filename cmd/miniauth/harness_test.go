@@ -62,6 +62,8 @@ func (s *syncBuffer) String() string {
 type testServer struct {
 	app *app
 	URL string
+	// OpsURL is the operations listener: /metrics and pprof.
+	OpsURL string
 }
 
 type setupOption func(*Config)
@@ -143,11 +145,15 @@ func (b *testBundle) startInstance() *testServer {
 	if err != nil {
 		b.t.Fatal(err)
 	}
+	opsLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.t.Fatal(err)
+	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := serve(ctx, a, ln, log); err != nil {
+		if err := serve(ctx, a, ln, opsLn, log); err != nil {
 			b.t.Errorf("serve: %v", err)
 		}
 	}()
@@ -156,7 +162,7 @@ func (b *testBundle) startInstance() *testServer {
 		wg.Wait()
 		a.Close()
 	})
-	s := &testServer{app: a, URL: "http://" + ln.Addr().String()}
+	s := &testServer{app: a, URL: "http://" + ln.Addr().String(), OpsURL: "http://" + opsLn.Addr().String()}
 	// serve waits for the change feed before accepting; poll /healthz so
 	// the first request of a test never races the listener.
 	deadline := time.Now().Add(10 * time.Second)

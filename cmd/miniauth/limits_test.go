@@ -105,7 +105,7 @@ func limPatch(t testing.TB, b *testBundle, srv *testServer, slug string, limits 
 // on a substring of the label set.
 func limMetric(t testing.TB, srv *testServer, name, labels string) int64 {
 	t.Helper()
-	r := wantStatus(t, "metrics", do(t, "GET", srv.URL+"/metrics", nil), http.StatusOK, "")
+	r := wantStatus(t, "metrics", do(t, "GET", srv.OpsURL+"/metrics", nil), http.StatusOK, "")
 	var sum int64
 	sc := bufio.NewScanner(bytes.NewReader(r.Body))
 	for sc.Scan() {

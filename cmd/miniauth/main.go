@@ -126,12 +126,27 @@ func cmdServe(ctx context.Context, cfg Config, log *slog.Logger, args []string) 
 	if err != nil {
 		return fmt.Errorf("MINIAUTH_ADDR: %w", err)
 	}
-	return serve(ctx, a, ln, log)
+	opsLn, err := net.Listen("tcp", cfg.OpsAddr)
+	if err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("MINIAUTH_OPS_ADDR: %w", err)
+	}
+	return serve(ctx, a, ln, opsLn, log)
 }
 
-// serve runs the HTTP server until ctx ends, then lets in-flight requests
-// finish (up to 20 s) before returning.
-func serve(ctx context.Context, a *app, ln net.Listener, log *slog.Logger) error {
+// serve runs the public HTTP server on ln and the operations server on
+// opsLn until ctx ends, then lets in-flight requests finish (up to 20 s)
+// before returning.
+func serve(ctx context.Context, a *app, ln, opsLn net.Listener, log *slog.Logger) error {
+	ops := &http.Server{Handler: a.ops, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go func() {
+		if err := ops.Serve(opsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("operations listener stopped", "err", err)
+		}
+	}()
+	log.Info("operations listener", "addr", opsLn.Addr().String())
+	defer ops.Close()
 	srv := &http.Server{
 		Handler:           a.handler,
 		ReadHeaderTimeout: 10 * time.Second,

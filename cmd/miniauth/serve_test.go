@@ -31,8 +31,12 @@ func TestGracefulShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	opsLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	served := make(chan error, 1)
-	go func() { served <- serve(ctx, a, ln, b.logger()) }()
+	go func() { served <- serve(ctx, a, ln, opsLn, b.logger()) }()
 	url := "http://" + ln.Addr().String()
 	eventually(t, 5*time.Second, "server up", func() bool {
 		resp, err := http.Get(url + "/healthz")

@@ -11,7 +11,8 @@
 # (platform_admin API key), admin.password (the demo admin's password), server.log (the
 # server's request log, kept off the terminal so the banner stays readable), wxfake.log. Unless DATABASE_URL is set, the data lives in a
 # database "miniauth_dev" on the server services.sh found (recreated if master.key is new).
-# Overridable: MINIAUTH_ADDR (127.0.0.1:8080), MINIAUTH_PUBLIC_URL (http://localhost:<port>), MINIAUTH_DEV_WXFAKE_ADDR (127.0.0.1:9480).
+# Overridable: MINIAUTH_ADDR (127.0.0.1:8080), MINIAUTH_PUBLIC_URL (http://localhost:<port>), MINIAUTH_DEV_WXFAKE_ADDR (127.0.0.1:9480),
+# MINIAUTH_OPS_ADDR (127.0.0.1:9090: /metrics and pprof).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -79,6 +80,8 @@ mkdir -p "$DEV_DIR"
 export MINIAUTH_ADDR=${MINIAUTH_ADDR:-127.0.0.1:8080}
 API_URL=$(local_url "$MINIAUTH_ADDR")
 export MINIAUTH_PUBLIC_URL=${MINIAUTH_PUBLIC_URL:-http://localhost:${MINIAUTH_ADDR##*:}}
+export MINIAUTH_OPS_ADDR=${MINIAUTH_OPS_ADDR:-127.0.0.1:9090}
+OPS_URL=$(local_url "$MINIAUTH_OPS_ADDR")
 PUBLIC_URL=${MINIAUTH_PUBLIC_URL%/}
 WXFAKE_ADDR=${MINIAUTH_DEV_WXFAKE_ADDR:-127.0.0.1:9480}
 FAKE_URL=$(local_url "$WXFAKE_ADDR")
@@ -89,6 +92,9 @@ if port_busy "$FAKE_URL"; then
 fi
 if port_busy "$API_URL"; then
 	die "$MINIAUTH_ADDR is already in use (another make run?); set MINIAUTH_ADDR"
+fi
+if port_busy "$OPS_URL"; then
+	die "$MINIAUTH_OPS_ADDR is already in use (another make run?); set MINIAUTH_OPS_ADDR"
 fi
 
 # ---------------------------------------------------------------- configuration
@@ -266,7 +272,8 @@ miniauth is running (pid $SERVER_PID) on $MINIAUTH_ADDR, public URL $PUBLIC_URL
 
   Console      $PUBLIC_URL/admin/
                sign in as $DEMO_ADMIN with password $ADMIN_PASSWORD   (kept in $DEV_DIR/admin.password)
-  API          $PUBLIC_URL/api/v1   (OpenAPI: $PUBLIC_URL/api/v1/openapi.json, metrics: $PUBLIC_URL/metrics)
+  API          $PUBLIC_URL/api/v1   (OpenAPI: $PUBLIC_URL/api/v1/openapi.json)
+  Operations   $OPS_URL/metrics, $OPS_URL/debug/pprof/   (loopback only)
   API key      $API_KEY   (platform_admin, kept in $DEV_DIR/apikey)
   Fake WeChat  $FAKE_URL   (appid $DEMO_APPID, log in $DEV_DIR/wxfake.log)
   Database     ${DATABASE_URL}
