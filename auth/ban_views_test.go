@@ -89,6 +89,8 @@ func TestBanViewsNotices(t *testing.T) {
 
 	t.Run("a reset flushes every view", func(t *testing.T) {
 		t.Parallel()
+		// Its own bundle: a reset would flush the other subtests' views.
+		b := setup(t)
 		rt := b.tenant(t)
 		if b.ipBanned(t, rt.ID, "203.0.113.8") {
 			t.Fatal("banned before any ban")

@@ -34,7 +34,14 @@ type Tokens struct {
 	// separately on every request. Nothing a notice says can make a good
 	// signature bad, so the cache needs no feed.
 	verified *cache.Cache[verifiedKey, *verifiedToken]
+
+	// verifications counts Verify calls by cache (hit, miss) and result
+	// (valid, invalid).
+	verifications Counter
 }
+
+// missKey marks a Verify whose signature check ran (a cache miss).
+type missKey struct{}
 
 // verifiedKey is a token as verified against one runtime of its tenant: a
 // change to the tenant (a key rotated) makes a new runtime, and its tokens
@@ -55,9 +62,12 @@ const maxVerified = 50_000
 
 // NewTokens returns a token issuer/verifier for the public base URL.
 func NewTokens(publicURL string) *Tokens {
-	t := &Tokens{publicURL: publicURL, now: time.Now}
+	t := &Tokens{publicURL: publicURL, now: time.Now, verifications: nopCounter{}}
 	t.verified = cache.New(cache.Options[verifiedKey]{MaxEntries: maxVerified},
-		func(_ context.Context, k verifiedKey) (*verifiedToken, error) {
+		func(ctx context.Context, k verifiedKey) (*verifiedToken, error) {
+			if miss, ok := ctx.Value(missKey{}).(*bool); ok {
+				*miss = true
+			}
 			claims, kid, err := t.verify(k.rt, k.raw)
 			if err != nil {
 				return nil, err
@@ -98,9 +108,22 @@ func (t *Tokens) Issue(rt *tenant.Runtime, userID, sid string) (string, error) {
 // Verify checks an access token strictly against one tenant: the kid must
 // be one of that tenant's usable keys, the alg must be that key's alg, typ
 // must be at+jwt, and iss, aud, exp, sub and sid must be present and right.
-func (t *Tokens) Verify(rt *tenant.Runtime, raw string) (*Claims, error) {
+func (t *Tokens) Verify(rt *tenant.Runtime, raw string) (claims *Claims, err error) {
+	miss := false
+	defer func() {
+		cached, result := "hit", "valid"
+		if miss {
+			cached = "miss"
+		}
+		if err != nil {
+			result = "invalid"
+		}
+		t.verifications.Inc(cached, result)
+	}()
 	key := verifiedKey{rt, raw}
-	vt, err := t.verified.Get(context.Background(), key)
+	// The flag is set by this call's load only: a call that joins another's
+	// load in flight did not pay for a signature check, and counts a hit.
+	vt, err := t.verified.Get(context.WithValue(context.Background(), missKey{}, &miss), key)
 	if err != nil {
 		return nil, err
 	}
@@ -111,9 +134,14 @@ func (t *Tokens) Verify(rt *tenant.Runtime, raw string) (*Claims, error) {
 	// Expired, or its key retired since: forget it, and let the full check
 	// say why.
 	t.verified.Invalidate(key)
-	claims, _, err := t.verify(rt, raw)
+	miss = true
+	claims, _, err = t.verify(rt, raw)
 	return claims, err
 }
+
+// CountVerifications makes c count every Verify by cache ("hit", "miss")
+// and result ("valid", "invalid").
+func (t *Tokens) CountVerifications(c Counter) { t.verifications = orNop(c) }
 
 func (t *Tokens) verify(rt *tenant.Runtime, raw string) (*Claims, string, error) {
 	claims := &Claims{}

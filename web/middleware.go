@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/miniauth/miniauth/web/metrics"
 )
 
 type ctxKey struct{}
@@ -45,9 +47,13 @@ func (h LogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 
 func (h LogHandler) WithGroup(name string) slog.Handler { return LogHandler{h.Handler.WithGroup(name)} }
 
-// Middleware is what every surface runs first: request id, panic recovery
-// and one access-log line per request.
-func Middleware(log *slog.Logger) gin.HandlerFunc {
+// Unmatched is the route label of requests no route matched.
+const Unmatched = "unmatched"
+
+// Middleware is what every surface runs first: request id, panic recovery,
+// one access-log line per request and, when requests is not nil, its
+// latency by method, route pattern and status.
+func Middleware(log *slog.Logger, requests *metrics.Histogram) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
 		id := c.GetHeader(RequestIDHeader)
@@ -66,17 +72,24 @@ func Middleware(log *slog.Logger) gin.HandlerFunc {
 					Abort(c, InternalError(fmt.Errorf("panic: %v", rec)))
 				}
 			}
-			status := c.Writer.Status()
+			status, took, route := c.Writer.Status(), time.Since(start), c.FullPath()
+			if route == "" {
+				route = Unmatched
+			}
+			requests.Observe(took.Seconds(), methodLabel(c.Request.Method), route, metrics.Code(status))
 			level := slog.LevelInfo
 			if status >= 500 {
 				level = slog.LevelError
 			}
 			attrs := []any{
 				"method", c.Request.Method,
-				"route", c.FullPath(),
+				"route", route,
 				"status", status,
-				"duration_ms", float64(time.Since(start).Microseconds()) / 1000,
+				"duration_ms", float64(took.Microseconds()) / 1000,
 				"ip", c.ClientIP(),
+			}
+			if slug := tenantParam(c); slug != "" {
+				attrs = append(attrs, "tenant", slug)
 			}
 			if len(c.Errors) > 0 {
 				attrs = append(attrs, "err", c.Errors.String())
@@ -85,6 +98,26 @@ func Middleware(log *slog.Logger) gin.HandlerFunc {
 		}()
 		c.Next()
 	}
+}
+
+// methodLabel bounds the method label: a client may send any token as a
+// method.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "OTHER"
+}
+
+// tenantParam is the tenant slug of the request's path: :tenant on the
+// mini-program API, :slug on the management API and the console.
+func tenantParam(c *gin.Context) string {
+	if slug := c.Param("tenant"); slug != "" {
+		return slug
+	}
+	return c.Param("slug")
 }
 
 // NotFound and MethodNotAllowed answer unknown routes with problems.

@@ -48,7 +48,7 @@ func (s *syncBuffer) lines(t *testing.T) []map[string]any {
 func newRouter(buf *syncBuffer) *gin.Engine {
 	log := slog.New(web.LogHandler{Handler: slog.NewJSONHandler(buf, nil)})
 	r := gin.New()
-	r.Use(web.Middleware(log))
+	r.Use(web.Middleware(log, nil))
 	r.NoRoute(web.NotFound)
 	r.GET("/ok", func(c *gin.Context) {
 		log.InfoContext(c.Request.Context(), "inside", "id", web.RequestID(c.Request.Context()))

@@ -111,7 +111,7 @@ func setup(t *testing.T, change ...func(*api.Deps)) *testBundle {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
-	r.Use(web.Middleware(log))
+	r.Use(web.Middleware(log, nil))
 	r.NoRoute(web.NotFound)
 	r.NoMethod(web.MethodNotAllowed)
 	api.New(deps).Routes(r)

@@ -134,7 +134,7 @@ func setupOn(t testing.TB, db *pgxpool.Pool, change ...func(*console.Deps)) *tes
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
-	r.Use(web.Middleware(log))
+	r.Use(web.Middleware(log, nil))
 	web.ServeAssets(r)
 	h.Routes(r)
 	r.NoRoute(h.NotFound)

@@ -21,11 +21,32 @@ type Handler struct {
 	tokens *auth.Tokens
 	limits *auth.Limits
 	stats  *auth.Stats
+	m      Metrics
 }
 
-// New returns the mini-program API handler.
-func New(svc *auth.Service, dir *tenant.Directory, tokens *auth.Tokens, limits *auth.Limits) *Handler {
-	return &Handler{svc: svc, dir: dir, tokens: tokens, limits: limits, stats: svc.Stats()}
+// Metrics are the operators' counters of this surface, by tenant slug and
+// result: "ok" or the problem code of a refused request.
+type Metrics struct {
+	Logins, Refreshes auth.Counter
+	// BansEnforced counts requests refused for a ban, by tenant.
+	BansEnforced auth.Counter
+}
+
+// New returns the mini-program API handler; m may be the zero Metrics.
+func New(svc *auth.Service, dir *tenant.Directory, tokens *auth.Tokens, limits *auth.Limits, m Metrics) *Handler {
+	m.Logins, m.Refreshes, m.BansEnforced = orNop(m.Logins), orNop(m.Refreshes), orNop(m.BansEnforced)
+	return &Handler{svc: svc, dir: dir, tokens: tokens, limits: limits, stats: svc.Stats(), m: m}
+}
+
+type nopCounter struct{}
+
+func (nopCounter) Inc(...string) {}
+
+func orNop(c auth.Counter) auth.Counter {
+	if c == nil {
+		return nopCounter{}
+	}
+	return c
 }
 
 // Routes registers every mini-program endpoint. Each request resolves its
@@ -64,28 +85,42 @@ const (
 	loginKey     = "miniauth.login"
 )
 
-// loginRoute is the login's route pattern (gin's FullPath).
-const loginRoute = "/v1/t/:tenant/login"
+// loginRoute and refreshRoute are route patterns (gin's FullPath).
+const (
+	loginRoute   = "/v1/t/:tenant/login"
+	refreshRoute = "/v1/t/:tenant/refresh"
+)
 
 // count gives the dashboard's statistics the outcome of every request of a
 // known tenant, once it is decided: each login and the problem code of
 // each refused one, and on every route the refusals for a rate limit or a
 // ban. It is the only place requests are counted; the steps before it
 // leave their outcome in the request (fail the problem, login the login).
-// Count does no I/O, so this costs a map increment.
+// Count does no I/O, so this costs a map increment; so do the operators'
+// counters, by result.
 func (h *Handler) count(c *gin.Context) {
 	c.Next()
 	rt := tenantOf(c)
+	result := "ok"
 	if v, refused := c.Get(problemKey); refused {
-		code := v.(*web.Problem).Code
-		switch code {
+		result = v.(*web.Problem).Code
+	}
+	switch c.FullPath() {
+	case loginRoute:
+		h.m.Logins.Inc(rt.Slug, result)
+	case refreshRoute:
+		h.m.Refreshes.Inc(rt.Slug, result)
+	}
+	if result != "ok" {
+		switch result {
 		case "rate_limited":
 			h.stats.Count(rt.ID, auth.StatRateLimited)
 		case "user_banned":
 			h.stats.Count(rt.ID, auth.StatBanned)
+			h.m.BansEnforced.Inc(rt.Slug)
 		}
 		if c.FullPath() == loginRoute {
-			h.stats.Count(rt.ID, auth.StatFailure(code))
+			h.stats.Count(rt.ID, auth.StatFailure(result))
 		}
 		return
 	}

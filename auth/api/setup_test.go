@@ -144,10 +144,10 @@ func setup(t *testing.T) *testBundle {
 	if err := r.SetTrustedProxies(nil); err != nil {
 		t.Fatal(err)
 	}
-	r.Use(web.Middleware(log))
+	r.Use(web.Middleware(log, nil))
 	r.NoRoute(web.NotFound)
 	r.NoMethod(web.MethodNotAllowed)
-	api.New(svc, dir, tokens, limits).Routes(r)
+	api.New(svc, dir, tokens, limits, api.Metrics{}).Routes(r)
 
 	return &testBundle{db: db, wx: wx, engine: r, store: store, dir: dir, bans: bans, stats: stats, tenantQueries: counter}
 }

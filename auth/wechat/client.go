@@ -32,8 +32,30 @@ const maxBody = 64 << 10
 
 // Client calls one WeChat API base URL. It is safe for concurrent use.
 type Client struct {
-	base string
-	hc   *http.Client
+	base    string
+	hc      *http.Client
+	observe Observer
+}
+
+// Endpoints are the names of the endpoints the client calls, as an
+// Observer is told them.
+var Endpoints = []string{"jscode2session", "stable_token", "getuserphonenumber", "checksession",
+	"resetusersessionkey", "getwxacodeunlimit"}
+
+// Observer learns of every call to WeChat when it is done: the endpoint
+// (jscode2session, getwxacodeunlimit, ...), how long it took and its error
+// (an *APIError for an errcode), nil on success.
+type Observer func(endpoint string, took time.Duration, err error)
+
+// Observe makes o learn of every later call; o must be safe for
+// concurrent use.
+func (c *Client) Observe(o Observer) { c.observe = o }
+
+// observed reports a call that started at start to the observer.
+func (c *Client) observed(op string, start time.Time, err error) {
+	if c.observe != nil {
+		c.observe(op, time.Since(start), err)
+	}
 }
 
 // New returns a client for baseURL (e.g. DefaultBaseURL). A nil hc gets a 5 s
@@ -251,7 +273,9 @@ func SessionSignature(sessionKey, msg string) string {
 
 // call performs one request and decodes a 200 answer into out. secrets are the
 // call's credentials; they are scrubbed from anything that reaches an error.
-func (c *Client) call(ctx context.Context, op, method, path string, query url.Values, body, out any, secrets ...string) error {
+func (c *Client) call(ctx context.Context, op, method, path string, query url.Values, body, out any, secrets ...string) (err error) {
+	start := time.Now()
+	defer func() { c.observed(op, start, err) }()
 	target := c.base + path
 	if len(query) > 0 {
 		target += "?" + query.Encode()

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // maxImage bounds a code image; WeChat's are tens of kilobytes.
@@ -33,8 +34,10 @@ type Image struct {
 // WeChat answers the image itself on success and JSON {errcode, errmsg}
 // on failure, both with HTTP 200: the two are told apart by Content-Type
 // and by the first byte, never by the status.
-func (c *Client) WXACodeUnlimit(ctx context.Context, accessToken string, r WXACodeRequest) (Image, error) {
+func (c *Client) WXACodeUnlimit(ctx context.Context, accessToken string, r WXACodeRequest) (_ Image, err error) {
 	const op = "getwxacodeunlimit"
+	start := time.Now()
+	defer func() { c.observed(op, start, err) }()
 	body, err := json.Marshal(r)
 	if err != nil {
 		return Image{}, fmt.Errorf("wechat %s: encode request: %w", op, err)

@@ -108,12 +108,14 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	store := tenant.NewStore(db, sealer, a.bus)
 	dir := tenant.NewDirectory(store, a.bus)
 	tokens := auth.NewTokens(cfg.PublicURL)
+	m := newInstruments(cfg.MetricsTenants)
+	m.reg.MustRegister(metrics.PGXPool(db), metrics.RedisPool(rdb))
 	wx := wechat.New(cfg.WeChatBaseURL, &http.Client{Timeout: cfg.WeChatTimeout})
-	reg := metrics.NewRegistry()
+	wx.Observe(m.observeWeChat)
+	tokens.CountVerifications(m.verifications)
 	limits := auth.NewLimits(auth.LimitsConfig{
 		Redis: rdb, Prefix: cfg.RedisPrefix, Defaults: cfg.RateLimits, Healthy: a.bus.Healthy, Log: log,
-		FailOpen: reg.Counter("miniauth_ratelimit_fail_open_total", "Requests allowed because Redis could not count them.", "limit"),
-		Limited:  reg.Counter("miniauth_ratelimit_limited_total", "Requests refused by a rate limit.", "limit"),
+		FailOpen: m.failOpen, Limited: m.limited,
 	})
 	audit := admin.NewAudit(db)
 	sessions := auth.NewSessions(db, a.bus)
@@ -121,18 +123,17 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	stats := auth.NewStats(db, log)
 	breakers := auth.NewBreakers(auth.BreakerConfig{
 		Failures: uint32(cfg.BreakerFailures), OpenFor: cfg.BreakerOpenFor, Log: log,
-		State:       reg.Gauge("miniauth_wechat_breaker_state", "State of the tenant's WeChat circuit breaker on this instance: 0 closed, 1 half-open, 2 open.", "tenant"),
-		Transitions: reg.Counter("miniauth_wechat_breaker_transitions_total", "Changes of a tenant's WeChat circuit breaker state.", "tenant", "state"),
+		State: m.breakerState, Transitions: m.breakerTransitions,
 	})
 	svc := auth.NewService(auth.Deps{
 		DB: db, WeChat: wx, Sealer: sealer, Tokens: tokens, Sessions: sessions, BanViews: auth.NewBanViews(db, a.bus),
 		Bans: bans, Limits: limits, Redis: rdb, RedisPrefix: cfg.RedisPrefix, Log: log, Stats: stats,
 		Breakers:      breakers,
 		QRLoginTTL:    cfg.QRLoginTTL,
-		QuotaExceeded: reg.Counter("miniauth_wechat_quota_exceeded_total", "WeChat calls refused for the app's daily quota (45009).", "tenant"),
+		QuotaExceeded: m.quota,
 		AutoBan: auth.AutoBan{
 			Duration: cfg.AutoBanDuration,
-			Count:    reg.Counter("miniauth_autoban_total", "Automatic IP bans.", "tenant", "reason"),
+			Count:    m.autoBans,
 			OnBan: func(ctx context.Context, slug string, tenantID int64, b auth.Ban) {
 				err := audit.Record(ctx, admin.Actor{Type: "system", Name: "auto-ban"}, admin.BanEvent("ban.create", slug, b))
 				if err != nil {
@@ -154,11 +155,13 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	if err := r.SetTrustedProxies(cfg.TrustedProxies); err != nil {
 		return abandon(fmt.Errorf("MINIAUTH_TRUSTED_PROXIES: %w", err))
 	}
-	r.Use(web.Middleware(log))
+	r.Use(web.Middleware(log, m.requests))
 	r.NoMethod(web.MethodNotAllowed)
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", a.ready)
-	miniapi.New(svc, dir, tokens, limits).Routes(r)
+	miniapi.New(svc, dir, tokens, limits, miniapi.Metrics{
+		Logins: m.logins, Refreshes: m.refreshes, BansEnforced: m.bansEnforced,
+	}).Routes(r)
 	users, apiKeys, accounts := auth.NewUsers(db, sessions), admin.NewAPIKeys(db), admin.NewAccounts(db, a.bus)
 	mgmtapi.New(mgmtapi.Deps{
 		Tenants: store, Users: users, Bans: bans, APIKeys: apiKeys, Accounts: accounts,
@@ -182,7 +185,20 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 		web.NotFound(c)
 	})
 	a.handler = r
-	a.ops = opsHandler(reg)
+	// The first tenants get their series at zero; failing to list them
+	// only leaves those series to appear with their first event.
+	var slugs []string
+	if cfg.MetricsTenants > 0 {
+		ts, err := store.List(ctx, cfg.MetricsTenants, "")
+		if err != nil {
+			log.WarnContext(ctx, "tenants not listed for metrics", "err", err)
+		}
+		for _, t := range ts {
+			slugs = append(slugs, t.Slug)
+		}
+	}
+	m.zero(r.Routes(), slugs)
+	a.ops = opsHandler(m.reg)
 
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a.stop = stop

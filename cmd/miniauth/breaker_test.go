@@ -10,18 +10,6 @@ import (
 	"github.com/miniauth/miniauth/auth/wechat/fake"
 )
 
-// metric returns the line of /metrics for series (name with labels), or "".
-func metric(t *testing.T, srv *testServer, series string) string {
-	t.Helper()
-	r := do(t, "GET", srv.OpsURL+"/metrics", nil)
-	for line := range strings.SplitSeq(string(r.Body), "\n") {
-		if strings.HasPrefix(line, series+" ") {
-			return line
-		}
-	}
-	return ""
-}
-
 func breakerState(t *testing.T, b *testBundle, slug string) string {
 	t.Helper()
 	r := b.api("GET", "/tenants/"+slug, nil)
@@ -69,8 +57,8 @@ func TestWeChatCircuitBreaker(t *testing.T) {
 	if s := breakerState(t, b, tt.Slug); s != "open" {
 		t.Fatalf("breaker %q after 3 failures, want open", s)
 	}
-	if m := metric(t, b.srv, `miniauth_wechat_breaker_state{tenant="breaker"}`); !strings.HasSuffix(m, " 2") {
-		t.Fatalf("metrics: %q, want state 2 (open)", m)
+	if m := scrape(t, b.srv).value(t, "miniauth_wechat_breaker_state", "tenant=breaker"); m != 2 {
+		t.Fatalf("metrics: %v, want state 2 (open)", m)
 	}
 	// Open: refused without calling WeChat.
 	for i := range 5 {
@@ -96,11 +84,11 @@ func TestWeChatCircuitBreaker(t *testing.T) {
 	if s := breakerState(t, b, tt.Slug); s != "closed" {
 		t.Fatalf("breaker %q after a successful probe, want closed", s)
 	}
-	if m := metric(t, b.srv, `miniauth_wechat_breaker_state{tenant="breaker"}`); !strings.HasSuffix(m, " 0") {
-		t.Fatalf("metrics: %q, want state 0 (closed)", m)
+	if m := scrape(t, b.srv).value(t, "miniauth_wechat_breaker_state", "tenant=breaker"); m != 0 {
+		t.Fatalf("metrics: %v, want state 0 (closed)", m)
 	}
-	if m := metric(t, b.srv, `miniauth_wechat_breaker_transitions_total{tenant="breaker",state="open"}`); !strings.HasSuffix(m, " 1") {
-		t.Fatalf("metrics: %q, want one transition to open", m)
+	if m := scrape(t, b.srv).value(t, "miniauth_wechat_breaker_transitions_total", "tenant=breaker", "state=open"); m != 1 {
+		t.Fatalf("metrics: %v, want one transition to open", m)
 	}
 }
 
@@ -116,11 +104,11 @@ func TestWeChatDailyQuota(t *testing.T) {
 		wantStatus(t, "login over the daily quota", r, http.StatusServiceUnavailable, "wechat_quota_exceeded")
 		secs, err := strconv.Atoi(r.Header.Get("Retry-After"))
 		if err != nil || secs < 1 || secs > 86400 {
-			t.Fatalf("Retry-After %q, want seconds until midnight China time", r.Header.Get("Retry-After"))
+			t.Fatalf("Retry-After %v, want seconds until midnight China time", r.Header.Get("Retry-After"))
 		}
 	}
-	if m := metric(t, b.srv, `miniauth_wechat_quota_exceeded_total{tenant="quota"}`); !strings.HasSuffix(m, " 3") {
-		t.Fatalf("metrics: %q, want 3", m)
+	if m := scrape(t, b.srv).value(t, "miniauth_wechat_quota_exceeded_total", "tenant=quota"); m != 3 {
+		t.Fatalf("metrics: %v, want 3", m)
 	}
 	if s := breakerState(t, b, tt.Slug); s != "closed" {
 		t.Fatalf("breaker %q after quota refusals, want closed", s)

@@ -32,6 +32,9 @@ type Config struct {
 	// BreakerOpenFor.
 	BreakerFailures int
 	BreakerOpenFor  time.Duration
+	// MetricsTenants is how many tenants get series of their own in
+	// /metrics; the rest are counted together as tenant="_other".
+	MetricsTenants int
 	// QRLoginTTL is how long a scan-to-sign-in ticket lives.
 	QRLoginTTL     time.Duration
 	TrustedProxies []string
@@ -105,13 +108,11 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	if c.WeChatTimeout, err = durationEnv(getenv, "MINIAUTH_WECHAT_TIMEOUT", 5*time.Second, time.Nanosecond, time.Minute, "a duration up to 1m, e.g. 5s"); err != nil {
 		return c, err
 	}
-	c.BreakerFailures = 5
-	if s := getenv("MINIAUTH_WECHAT_BREAKER_FAILURES"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 1000 {
-			return c, errors.New("MINIAUTH_WECHAT_BREAKER_FAILURES must be a number from 1 to 1000")
-		}
-		c.BreakerFailures = n
+	if c.BreakerFailures, err = intEnv(getenv, "MINIAUTH_WECHAT_BREAKER_FAILURES", 5, 1, 1000); err != nil {
+		return c, err
+	}
+	if c.MetricsTenants, err = intEnv(getenv, "MINIAUTH_METRICS_TENANTS", 100, 0, 10000); err != nil {
+		return c, err
 	}
 	if c.BreakerOpenFor, err = durationEnv(getenv, "MINIAUTH_WECHAT_BREAKER_OPEN", 10*time.Second, 100*time.Millisecond, 10*time.Minute, "a duration from 100ms to 10m, e.g. 10s"); err != nil {
 		return c, err
@@ -201,6 +202,19 @@ func loadDotEnv(path string) error {
 
 // durationEnv reads a duration variable: def when unset, else a value in
 // [lo, hi]; must says what a valid value is.
+// intEnv reads a whole number from lo to hi, def when unset.
+func intEnv(getenv func(string) string, name string, def, lo, hi int) (int, error) {
+	s := getenv(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("%s must be a number from %d to %d", name, lo, hi)
+	}
+	return n, nil
+}
+
 func durationEnv(getenv func(string) string, name string, def, lo, hi time.Duration, must string) (time.Duration, error) {
 	s := getenv(name)
 	if s == "" {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -39,6 +41,41 @@ type testBundle struct {
 	apiKey string // platform_admin
 	srv    *testServer
 	logs   *syncBuffer // every instance's log lines, at debug level
+
+	mu      sync.Mutex
+	secrets []string // what the bundle's tests handled that must never be logged
+}
+
+// remember adds secrets the bundle's logs are checked for when it ends.
+func (b *testBundle) remember(secrets ...string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.secrets = append(b.secrets, secrets...)
+}
+
+// Credentials that have a shape: a signed JWT, an API key.
+var secretShapes = regexp.MustCompile(`eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]{16,}|` + admin.APIKeyPrefix + `[\w-]{16,}`)
+
+// assertLogsClean fails the test when any secret the bundle knows, any the
+// fake WeChat holds, or anything shaped like a token or API key appears in
+// the logs of its instances. Every test of the package runs it as its
+// bundle ends, so the whole suite's logs are checked.
+func (b *testBundle) assertLogsClean() {
+	logs := b.logs.String()
+	b.mu.Lock()
+	secrets := append(append([]string{b.apiKey, base64.StdEncoding.EncodeToString(b.cfg.MasterKey)}, b.secrets...), b.wx.Secrets()...)
+	b.mu.Unlock()
+	for _, s := range secrets {
+		if len(s) >= 8 && strings.Contains(logs, s) {
+			b.t.Errorf("a secret (%d bytes, starting %.4q) appears in the logs", len(s), s)
+		}
+		if raw, err := base64.StdEncoding.DecodeString(s); err == nil && len(raw) >= 16 && strings.Contains(logs, string(raw)) {
+			b.t.Errorf("the raw bytes of a secret (starting %.4q) appear in the logs", s)
+		}
+	}
+	if m := secretShapes.FindString(logs); m != "" {
+		b.t.Errorf("something shaped like a token or API key appears in the logs: %.12s...", m)
+	}
 }
 
 // syncBuffer collects log output from concurrent instances.
@@ -92,6 +129,9 @@ func setup(t testing.TB, opts ...setupOption) *testBundle {
 		RateLimits:          testRateDefaults(),
 		ManagementRateLimit: "100000-M",
 		AutoBanDuration:     15 * time.Minute,
+		// Every tenant of the suite keeps its own series, unless a test
+		// tries the bound.
+		MetricsTenants: 10000,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -106,6 +146,8 @@ func setup(t testing.TB, opts ...setupOption) *testBundle {
 		t.Fatal(err)
 	}
 	b := &testBundle{t: t, cfg: cfg, db: db, wx: wx, apiKey: plain, logs: &syncBuffer{}}
+	// Registered before the instances start, so it runs after they stop.
+	t.Cleanup(b.assertLogsClean)
 	b.srv = b.startInstance()
 	return b
 }
@@ -263,6 +305,7 @@ type testTenant struct {
 func (b *testBundle) createTenant(slug string, extra map[string]any) testTenant {
 	b.t.Helper()
 	tt := testTenant{Slug: slug, AppID: "wx" + strings.ReplaceAll(slug, "-", "") + "00000000", Secret: "secret-of-" + slug}
+	b.remember(tt.Secret)
 	b.wx.AddApp(tt.AppID, tt.Secret, "")
 	req := map[string]any{"slug": slug, "name": "Tenant " + slug, "wechat_appid": tt.AppID, "wechat_secret": tt.Secret}
 	for k, v := range extra {
@@ -303,6 +346,7 @@ func (b *testBundle) login(srv *testServer, tt testTenant, user string) tokens {
 	if err := json.Unmarshal(r.Body, &tok); err != nil {
 		b.t.Fatal(err)
 	}
+	b.remember(tok.AccessToken, tok.RefreshToken)
 	return tok
 }
 

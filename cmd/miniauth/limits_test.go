@@ -9,8 +9,6 @@ package main
 // bans_test.go are shared).
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -101,29 +99,15 @@ func limPatch(t testing.TB, b *testBundle, srv *testServer, slug string, limits 
 	return m
 }
 
-// limMetric sums the samples of a counter on one instance; labels filters
-// on a substring of the label set.
-func limMetric(t testing.TB, srv *testServer, name, labels string) int64 {
+// limMetric sums the samples of a counter on one instance whose labels
+// include labels (label=value pairs).
+func limMetric(t testing.TB, srv *testServer, name string, labels ...string) int64 {
 	t.Helper()
-	r := wantStatus(t, "metrics", do(t, "GET", srv.OpsURL+"/metrics", nil), http.StatusOK, "")
-	var sum int64
-	sc := bufio.NewScanner(bytes.NewReader(r.Body))
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
-			continue
-		}
-		if labels != "" && !strings.Contains(line, labels) {
-			continue
-		}
-		f := strings.Fields(line)
-		n, err := strconv.ParseInt(f[len(f)-1], 10, 64)
-		if err != nil {
-			t.Fatalf("metrics line %q: %v", line, err)
-		}
-		sum += n
+	var sum float64
+	for _, v := range scrape(t, srv).series(name, labels...) {
+		sum += v
 	}
-	return sum
+	return int64(sum)
 }
 
 // --- tests -----------------------------------------------------------------
@@ -317,7 +301,7 @@ func TestLimitAutoBanInvalidCode(t *testing.T) {
 		AND tenant_id = (SELECT id FROM tenants WHERE slug = $2)`, ban.ID, tt.Slug); n != 1 {
 		t.Fatalf("audit rows of the automatic ban: %d", n)
 	}
-	if n := limMetric(t, b.srv, "miniauth_autoban_total", fmt.Sprintf(`tenant="%s",reason="autoban_invalid_code"`, tt.Slug)); n != 1 {
+	if n := limMetric(t, b.srv, "miniauth_autoban_total", "reason=autoban_invalid_code", "tenant="+tt.Slug); n != 1 {
 		t.Fatalf("miniauth_autoban_total for %s: %d, want 1", tt.Slug, n)
 	}
 	if n := banCount(t, b, `SELECT count(*) FROM bans`); n != 1 {
@@ -350,7 +334,7 @@ func TestLimitAutoBanBurst(t *testing.T) {
 	banWantBanned(t, "login after the burst", banLogin(t, b, nil, tt, "alice"))
 	bans := banCount(t, b, `SELECT count(*) FROM bans`)
 	audits := banCount(t, b, `SELECT count(*) FROM audit_log WHERE action = 'ban.create' AND actor_type = 'system'`)
-	metric := limMetric(t, b.srv, "miniauth_autoban_total", fmt.Sprintf(`tenant="%s"`, tt.Slug))
+	metric := limMetric(t, b.srv, "miniauth_autoban_total", "tenant="+tt.Slug)
 	if bans != 1 || audits != 1 || metric != 1 {
 		t.Errorf("one burst of 20 invalid codes (threshold 3-M) made %d automatic bans, %d audit rows, miniauth_autoban_total %d; want 1 each",
 			bans, audits, metric)
@@ -414,7 +398,7 @@ func TestLimitAutoBanRefreshReuse(t *testing.T) {
 		p.Items[0].ID); n != 1 {
 		t.Fatalf("audit rows of the automatic ban: %d", n)
 	}
-	if n := limMetric(t, b.srv, "miniauth_autoban_total", fmt.Sprintf(`tenant="%s",reason="autoban_refresh_reuse"`, tt.Slug)); n != 1 {
+	if n := limMetric(t, b.srv, "miniauth_autoban_total", "reason=autoban_refresh_reuse", "tenant="+tt.Slug); n != 1 {
 		t.Fatalf("miniauth_autoban_total for %s: %d, want 1", tt.Slug, n)
 	}
 }
@@ -464,7 +448,7 @@ func TestLimitRedisDown(t *testing.T) {
 	limWant429(t, "alice's 4th me (limits live)", banMe(t, srv2, tt.Slug, alice.AccessToken), 3)
 	wantStatus(t, "bob me on 2", banMe(t, srv2, tt.Slug, bob.AccessToken), http.StatusOK, "")
 	for _, s := range srvs {
-		if n := limMetric(t, s, "miniauth_ratelimit_fail_open_total", ""); n != 0 {
+		if n := limMetric(t, s, "miniauth_ratelimit_fail_open_total"); n != 0 {
 			t.Fatalf("fail-open counted %d with Redis up", n)
 		}
 	}
@@ -498,10 +482,10 @@ func TestLimitRedisDown(t *testing.T) {
 		}
 	}
 	for _, s := range srvs {
-		if n := limMetric(t, s, "miniauth_ratelimit_fail_open_total", `limit="api_per_user"`); n < 4 {
+		if n := limMetric(t, s, "miniauth_ratelimit_fail_open_total", "limit=api_per_user"); n < 4 {
 			t.Fatalf("fail-open api_per_user on %s: %d, want >= 4", s.URL, n)
 		}
-		if n := limMetric(t, s, "miniauth_ratelimit_fail_open_total", `limit="login_per_ip"`); n < 3 {
+		if n := limMetric(t, s, "miniauth_ratelimit_fail_open_total", "limit=login_per_ip"); n < 3 {
 			t.Fatalf("fail-open login_per_ip on %s: %d, want >= 3", s.URL, n)
 		}
 	}

@@ -183,6 +183,25 @@ func (s *Server) SessionKey(appID, user string) (key string, ok bool) {
 	return key, ok
 }
 
+// Secrets are every credential the fake holds: the apps' secrets, the
+// session keys it has issued (current ones) and its access tokens, for
+// tests that check none of them leaks.
+func (s *Server) Secrets() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, a := range s.apps {
+		out = append(out, a.secret)
+	}
+	for _, k := range s.sessionKeys {
+		out = append(out, k)
+	}
+	for t := range s.tokens {
+		out = append(out, t)
+	}
+	return out
+}
+
 // Calls is how many requests endpoint has received since New or Reset,
 // including those answered by a fault.
 func (s *Server) Calls(endpoint string) int {
