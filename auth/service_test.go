@@ -33,7 +33,9 @@ type serviceBundle struct {
 
 const autoBanFor = 10 * time.Minute
 
-func setupService(t *testing.T) *serviceBundle {
+// setupService builds the service on a fresh fake WeChat; opts change its
+// Deps first.
+func setupService(t *testing.T, opts ...func(*Deps)) *serviceBundle {
 	t.Helper()
 	b := setup(t)
 	wx := fake.New()
@@ -42,7 +44,7 @@ func setupService(t *testing.T) *serviceBundle {
 	rdb, prefix := dbtest.Redis(t)
 	sb := &serviceBundle{testBundle: b, wx: wx, wxURL: srv.URL, tokens: NewTokens("https://auth.example.com"), autoBans: &countCounter{}}
 	limits := NewLimits(LimitsConfig{Redis: rdb, Prefix: prefix, Defaults: tenant.DefaultRateLimits(), Healthy: b.feed.Healthy, Log: b.log})
-	sb.svc = NewService(Deps{
+	deps := Deps{
 		DB: b.db, WeChat: wechat.New(srv.URL, nil), Sealer: b.sealer, Tokens: sb.tokens,
 		Sessions: b.sessions, BanViews: b.views, Bans: b.bans, Limits: limits, Redis: rdb, RedisPrefix: prefix,
 		AutoBan: AutoBan{Duration: autoBanFor, Count: sb.autoBans, OnBan: func(_ context.Context, slug string, id int64, ban Ban) {
@@ -51,7 +53,11 @@ func setupService(t *testing.T) *serviceBundle {
 			sb.onBan = append(sb.onBan, ban)
 		}},
 		Log: b.log,
-	})
+	}
+	for _, o := range opts {
+		o(&deps)
+	}
+	sb.svc = NewService(deps)
 	return sb
 }
 

@@ -21,23 +21,29 @@ var ErrNoSessionKey = errors.New("no stored session_key")
 
 // sessionKey opens the user's stored session_key.
 func (s *Service) sessionKey(ctx context.Context, tenantID int64, userID uuid.UUID) (openID, key string, err error) {
-	var sealed []byte
+	openID, key, _, err = s.sealedSessionKey(ctx, tenantID, userID)
+	return openID, key, err
+}
+
+// sealedSessionKey is sessionKey with the sealed value as stored, for a
+// write that must not overwrite a newer one.
+func (s *Service) sealedSessionKey(ctx context.Context, tenantID int64, userID uuid.UUID) (openID, key string, sealed []byte, err error) {
 	err = s.db.QueryRow(ctx, `SELECT openid, session_key_sealed FROM users WHERE tenant_id = $1 AND id = $2`,
 		tenantID, userID).Scan(&openID, &sealed)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", "", ErrUserNotFound
+		return "", "", nil, ErrUserNotFound
 	}
 	if err != nil {
-		return "", "", err
+		return "", "", nil, err
 	}
 	if len(sealed) == 0 {
-		return openID, "", ErrNoSessionKey
+		return openID, "", nil, ErrNoSessionKey
 	}
 	plain, err := s.sealer.Open(sealed, sessionKeyContext(tenantID, openID))
 	if err != nil {
-		return "", "", fmt.Errorf("session_key of user %s: %w", userID, err)
+		return "", "", nil, fmt.Errorf("session_key of user %s: %w", userID, err)
 	}
-	return openID, string(plain), nil
+	return openID, string(plain), sealed, nil
 }
 
 // Decrypt opens encrypted data a mini-program got from WeChat (getUserInfo,
@@ -100,7 +106,7 @@ func (s *Service) CheckSessionKey(ctx context.Context, rt *tenant.Runtime, userI
 // (resetusersessionkey, proven with the stored one) and stores it sealed.
 // A stale stored key cannot prove anything: ErrSessionKeyStale.
 func (s *Service) ResetSessionKey(ctx context.Context, rt *tenant.Runtime, userID uuid.UUID) (SessionKeyHealth, error) {
-	openID, key, err := s.sessionKey(ctx, rt.ID, userID)
+	openID, key, old, err := s.sealedSessionKey(ctx, rt.ID, userID)
 	if err != nil {
 		return SessionKeyHealth{}, err
 	}
@@ -124,8 +130,12 @@ func (s *Service) ResetSessionKey(ctx context.Context, rt *tenant.Runtime, userI
 	if err != nil {
 		return SessionKeyHealth{}, err
 	}
-	if _, err := s.db.Exec(ctx, `UPDATE users SET session_key_sealed = $3, updated_at = now() WHERE tenant_id = $1 AND id = $2`,
-		rt.ID, userID, sealed); err != nil {
+	// Only over the key the reset was signed with. WeChat accepted that
+	// signature, so the reset came before any jscode2session a login ran
+	// meanwhile: a key such a login stored is newer than the reset's, and
+	// stays.
+	if _, err := s.db.Exec(ctx, `UPDATE users SET session_key_sealed = $3, updated_at = now()
+		WHERE tenant_id = $1 AND id = $2 AND session_key_sealed = $4`, rt.ID, userID, sealed, old); err != nil {
 		return SessionKeyHealth{}, err
 	}
 	return SessionKeyHealth{Valid: true, CheckedAt: time.Now().UTC()}, nil

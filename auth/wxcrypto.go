@@ -21,8 +21,9 @@ import (
 // and asks WeChat for the data anew.
 var ErrSessionKeyStale = errors.New("session_key stale")
 
-// ErrForeignData means encrypted data decrypted but was issued to another
-// mini-program (its watermark names another AppID).
+// ErrForeignData means encrypted data decrypted but is not user data WeChat
+// issued to this mini-program: its watermark names another AppID, it has
+// none, or it is JSON but not an object.
 var ErrForeignData = errors.New("encrypted data issued to another app")
 
 // maxEncrypted bounds encrypted data (base64) the way the body limit does,
@@ -66,8 +67,14 @@ func DecryptData(sessionKey, encryptedData, iv, appID string) (json.RawMessage, 
 			AppID string `json:"appid"`
 		} `json:"watermark"`
 	}
-	if !json.Valid(plain) || bytes.TrimSpace(plain)[0] != '{' || json.Unmarshal(plain, &doc) != nil {
-		return nil, fmt.Errorf("%w: plaintext is not a JSON object", ErrSessionKeyStale)
+	// Not JSON: a wrong key whose output happened to end in valid padding.
+	// JSON, but not an object: the key is right (a wrong one practically
+	// never yields JSON), so the payload is simply not WeChat's user data.
+	if !json.Valid(plain) {
+		return nil, fmt.Errorf("%w: plaintext is not JSON", ErrSessionKeyStale)
+	}
+	if bytes.TrimSpace(plain)[0] != '{' || json.Unmarshal(plain, &doc) != nil {
+		return nil, ErrForeignData
 	}
 	if doc.Watermark == nil || doc.Watermark.AppID != appID {
 		return nil, ErrForeignData

@@ -91,7 +91,8 @@ func TestDecryptDataRefusals(t *testing.T) {
 			}), demoIV, demoAppID, stale},
 		"uneven padding": {demoSessionKey, encrypt(t, demoSessionKey, []byte(`{"watermark":{"appid":"wx4f4bc4dec97d474b"}}`),
 			func(b []byte) []byte { p := pkcs7(b); p[len(p)-2] ^= 1; return p }), demoIV, demoAppID, stale},
-		"json array":   {demoSessionKey, encrypt(t, demoSessionKey, []byte(`[1,2,3]`), pkcs7), demoIV, demoAppID, stale},
+		"json array":   {demoSessionKey, encrypt(t, demoSessionKey, []byte(`[1,2,3]`), pkcs7), demoIV, demoAppID, foreign},
+		"json string":  {demoSessionKey, encrypt(t, demoSessionKey, []byte(`"hi"`), pkcs7), demoIV, demoAppID, foreign},
 		"not json":     {demoSessionKey, encrypt(t, demoSessionKey, []byte(`hello world`), pkcs7), demoIV, demoAppID, stale},
 		"no watermark": {demoSessionKey, encrypt(t, demoSessionKey, []byte(`{"openId":"x"}`), pkcs7), demoIV, demoAppID, foreign},
 	} {

@@ -78,7 +78,7 @@ func problemFor(err error) *web.Problem {
 		return web.NewProblem(http.StatusConflict, "session_key_stale", "The stored session_key cannot decrypt or verify this payload: call wx.login, log in again, and ask WeChat for the data anew.")
 	case errors.Is(err, auth.ErrForeignData):
 		return web.Invalid("The request is invalid.", &tenant.ValidationError{Fields: []tenant.FieldError{
-			{Field: "encrypted_data", Message: "was not issued to this mini-program (its watermark names another AppID)"}}})
+			{Field: "encrypted_data", Message: "is not user data WeChat issued to this mini-program (no watermark with its AppID)"}}})
 	case errors.Is(err, auth.ErrWeChatQuota):
 		p := web.NewProblem(http.StatusServiceUnavailable, "wechat_quota_exceeded", "WeChat's daily call quota for this mini-program is used up; it resets at midnight China time.").WithInternal(err)
 		p.RetryAfter = untilChinaMidnight(time.Now())
