@@ -63,7 +63,7 @@ func service(t *testing.T, p *types.Project, name string) types.ServiceConfig {
 
 func TestComposeServices(t *testing.T) {
 	p := mustLoadCompose(t)
-	want := []string{"grafana", "migrate", "miniauth", "postgres", "prometheus", "redis"}
+	want := []string{"blackbox", "grafana", "migrate", "miniauth", "postgres", "prometheus", "redis"}
 	got := p.ServiceNames()
 	slices.Sort(got)
 	if !slices.Equal(got, want) {
@@ -209,8 +209,9 @@ func TestComposeMountedFilesExist(t *testing.T) {
 	var promCfg struct {
 		RuleFiles     []string `json:"rule_files"`
 		ScrapeConfigs []struct {
-			JobName       string `json:"job_name"`
-			MetricsPath   string `json:"metrics_path"`
+			JobName       string              `json:"job_name"`
+			MetricsPath   string              `json:"metrics_path"`
+			Params        map[string][]string `json:"params"`
 			StaticConfigs []struct {
 				Targets []string `json:"targets"`
 			} `json:"static_configs"`
@@ -227,16 +228,22 @@ func TestComposeMountedFilesExist(t *testing.T) {
 	if !slices.Contains(promCfg.RuleFiles, "/etc/prometheus/alerts.yml") {
 		t.Errorf("prometheus.yml rule_files = %v, want /etc/prometheus/alerts.yml", promCfg.RuleFiles)
 	}
-	var scraped bool
+	var scraped, readyz bool
 	for _, sc := range promCfg.ScrapeConfigs {
 		for _, st := range sc.StaticConfigs {
 			if slices.Contains(st.Targets, "miniauth:9090") && (sc.MetricsPath == "" || sc.MetricsPath == "/metrics") {
 				scraped = true
 			}
+			if slices.Contains(st.Targets, "http://miniauth:8080/readyz") && sc.MetricsPath == "/probe" && slices.Equal(sc.Params["module"], []string{"http_2xx"}) {
+				readyz = true
+			}
 		}
 	}
 	if !scraped {
 		t.Errorf("prometheus.yml does not scrape miniauth:9090/metrics")
+	}
+	if !readyz {
+		t.Errorf("prometheus.yml does not probe http://miniauth:8080/readyz through blackbox (the container has no healthcheck)")
 	}
 	var rules struct {
 		Groups []struct {
