@@ -6,6 +6,7 @@
 #   make generate       regenerate the templ views' *_templ.go files (committed)
 #   make check-generated  fail when `make generate` would change a committed file
 #   make check-sdk-types  type-check web/sdk/miniauth.d.ts against miniprogram-api-typings (needs npm)
+#   make check-deploy-k8s  check the Dockerfile, compose stack and kustomize base offline (deploy/check)
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := build
@@ -27,12 +28,12 @@ SERVICES_ENV = svc_env=$$(bash $(SERVICES) env); eval "$$svc_env"; export DATABA
 RACE = $$(if [[ "$$($(GO) env CGO_ENABLED)" == 1 ]] && command -v "$$($(GO) env CC | awk '{print $$1}')" >/dev/null 2>&1; \
 	then echo -race; else echo 'make: no C compiler for cgo, running tests without -race' >&2; fi)
 
-.PHONY: check-sdk-types all build run test bench fmt vet lint-openapi generate check-generated clean services-env services-stop help
+.PHONY: check-sdk-types check-deploy-k8s all build run test bench fmt vet lint-openapi generate check-generated clean services-env services-stop help
 
 all: build
 
 help:
-	@echo 'targets: build run test bench fmt vet lint-openapi generate check-generated check-sdk-types clean services-env services-stop'
+	@echo 'targets: build run test bench fmt vet lint-openapi generate check-generated check-sdk-types check-deploy-k8s clean services-env services-stop'
 
 build:
 	$(GO) build ./...
@@ -80,6 +81,11 @@ check-sdk-types:
 	"$$dir/node_modules/.bin/tsc" --noEmit --strict --skipLibCheck --lib es2020 --target es2020 \
 		--module commonjs --moduleResolution node --typeRoots "$$dir/node_modules" --types miniprogram-api-typings \
 		web/sdk/test/types.ts
+
+# The deployment files (deploy/docker, deploy/compose, deploy/k8s), checked
+# offline by the separate Go module in deploy/check: no docker, no cluster.
+check-deploy-k8s:
+	cd deploy/check && $(GO) test -count=1 ./...
 
 generate:
 	@if [[ -n "$$(find . -name '*.templ' -not -path './node_modules/*' -not -path './.dev/*' -print -quit)" ]]; then \
