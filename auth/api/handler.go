@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/gin-gonic/gin"
 
@@ -22,6 +23,7 @@ type Handler struct {
 	limits *auth.Limits
 	stats  *auth.Stats
 	m      Metrics
+	seen   sync.Map // tenant slug -> struct{}, for Metrics.FirstSeen
 }
 
 // Metrics are the operators' counters of this surface, by tenant slug and
@@ -30,6 +32,10 @@ type Metrics struct {
 	Logins, Refreshes auth.Counter
 	// BansEnforced counts requests refused for a ban, by tenant.
 	BansEnforced auth.Counter
+	// FirstSeen, when set, is called once per tenant slug, on the first
+	// request of that tenant this handler counts, so the tenant's series
+	// can start at zero.
+	FirstSeen func(slug string)
 }
 
 // New returns the mini-program API handler; m may be the zero Metrics.
@@ -101,6 +107,13 @@ const (
 func (h *Handler) count(c *gin.Context) {
 	c.Next()
 	rt := tenantOf(c)
+	if h.m.FirstSeen != nil {
+		if _, seen := h.seen.Load(rt.Slug); !seen {
+			if _, raced := h.seen.LoadOrStore(rt.Slug, struct{}{}); !raced {
+				h.m.FirstSeen(rt.Slug)
+			}
+		}
+	}
 	result := "ok"
 	if v, refused := c.Get(problemKey); refused {
 		result = v.(*web.Problem).Code

@@ -160,7 +160,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", a.ready)
 	miniapi.New(svc, dir, tokens, limits, miniapi.Metrics{
-		Logins: m.logins, Refreshes: m.refreshes, BansEnforced: m.bansEnforced,
+		Logins: m.logins, Refreshes: m.refreshes, BansEnforced: m.bansEnforced, FirstSeen: m.zeroTenant,
 	}).Routes(r)
 	users, apiKeys, accounts := auth.NewUsers(db, sessions), admin.NewAPIKeys(db), admin.NewAccounts(db, a.bus)
 	mgmtapi.New(mgmtapi.Deps{

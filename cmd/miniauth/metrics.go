@@ -93,7 +93,8 @@ var (
 )
 
 // zero makes the known label sets visible at zero: every route, limit,
-// WeChat endpoint and the first tenants' results.
+// WeChat endpoint and the results of the tenants that exist now; a tenant
+// made later gets its series with its first request (zeroTenant).
 func (m *instruments) zero(routes gin.RoutesInfo, tenants []string) {
 	for _, r := range routes {
 		m.requests.Zero(r.Method, r.Path, "200")
@@ -111,17 +112,22 @@ func (m *instruments) zero(routes gin.RoutesInfo, tenants []string) {
 		m.limited.Zero(l)
 	}
 	for _, slug := range tenants {
-		for _, r := range loginResults {
-			m.logins.Zero(slug, r)
-		}
-		for _, r := range refreshResults {
-			m.refreshes.Zero(slug, r)
-		}
-		m.bansEnforced.Zero(slug)
-		m.quota.Zero(slug)
-		m.breakerState.Set(0, slug)
-		for _, l := range []string{tenant.LimitAutoBanBadCode, tenant.LimitAutoBanReuse} {
-			m.autoBans.Zero(slug, l)
-		}
+		m.zeroTenant(slug)
+	}
+}
+
+// zeroTenant makes a tenant's series visible at zero.
+func (m *instruments) zeroTenant(slug string) {
+	for _, r := range loginResults {
+		m.logins.Zero(slug, r)
+	}
+	for _, r := range refreshResults {
+		m.refreshes.Zero(slug, r)
+	}
+	m.bansEnforced.Zero(slug)
+	m.quota.Zero(slug)
+	m.breakerState.Zero(slug)
+	for _, l := range []string{tenant.LimitAutoBanBadCode, tenant.LimitAutoBanReuse} {
+		m.autoBans.Zero(slug, l)
 	}
 }

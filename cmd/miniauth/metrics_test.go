@@ -105,6 +105,11 @@ func TestMetricsCountFlows(t *testing.T) {
 	f.want(t, 1, "miniauth_logins_total", ten, "result=invalid_code")
 	f.want(t, 1, "miniauth_refreshes_total", ten, "result=ok")
 	f.want(t, 1, "miniauth_refreshes_total", ten, "result=refresh_token_reused")
+	// Made after the instance started, the tenant got the rest of its
+	// series at zero with its first request.
+	f.want(t, 0, "miniauth_logins_total", ten, "result=wechat_unavailable")
+	f.want(t, 0, "miniauth_bans_enforced_total", ten)
+	f.want(t, 0, "miniauth_wechat_breaker_state", ten)
 	f.want(t, 1, "miniauth_token_verifications_total", "cache=miss", "result=valid")
 	f.want(t, 1, "miniauth_token_verifications_total", "cache=hit", "result=valid")
 	// The good code and the bad one: WeChat answers 40029 for the latter.

@@ -1,7 +1,7 @@
 // Package check holds offline tests of miniauth's deployment files: the
 // Dockerfile, the compose stack and the Kubernetes kustomize base. It is a
 // module of its own so the server's module carries none of these
-// dependencies. Run it with `make check-deploy-k8s` from the repository root,
+// dependencies. Run it with `make check-deploy` from the repository root,
 // or `go test ./...` here.
 package check
 

@@ -168,6 +168,15 @@ func (g *Gauge) Set(v int64, values ...string) {
 	g.vec.WithLabelValues(g.labels.values(values)...).Set(float64(v))
 }
 
+// Zero makes the series of these label values visible, at zero, unless
+// it is already set.
+func (g *Gauge) Zero(values ...string) {
+	if g == nil {
+		return
+	}
+	g.vec.WithLabelValues(g.labels.values(values)...)
+}
+
 // Value returns the value for the given label values.
 func (g *Gauge) Value(values ...string) int64 {
 	return int64(value(g.vec.WithLabelValues(g.labels.values(values)...)))
