@@ -6,7 +6,8 @@
 #   make generate       regenerate the templ views' *_templ.go files (committed)
 #   make check-generated  fail when `make generate` would change a committed file
 #   make check-sdk-types  type-check web/sdk/miniauth.d.ts against miniprogram-api-typings (needs npm)
-#   make check-deploy-k8s  check the Dockerfile, compose stack and kustomize base offline (deploy/check)
+#   make check-deploy   check every file under deploy/ offline with the tool that reads it (deploy/test/check.sh)
+#   make install-dry-run  install into a scratch root as the systemd unit does, nginx in front, log in over HTTPS (root)
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := build
@@ -28,12 +29,12 @@ SERVICES_ENV = svc_env=$$(bash $(SERVICES) env); eval "$$svc_env"; export DATABA
 RACE = $$(if [[ "$$($(GO) env CGO_ENABLED)" == 1 ]] && command -v "$$($(GO) env CC | awk '{print $$1}')" >/dev/null 2>&1; \
 	then echo -race; else echo 'make: no C compiler for cgo, running tests without -race' >&2; fi)
 
-.PHONY: check-sdk-types check-deploy-k8s all build run test bench fmt vet lint-openapi generate check-generated clean services-env services-stop help
+.PHONY: check-sdk-types check-deploy install-dry-run all build run test bench fmt vet lint-openapi generate check-generated clean services-env services-stop help
 
 all: build
 
 help:
-	@echo 'targets: build run test bench fmt vet lint-openapi generate check-generated check-sdk-types check-deploy-k8s clean services-env services-stop'
+	@echo 'targets: build run test bench fmt vet lint-openapi generate check-generated check-sdk-types check-deploy install-dry-run clean services-env services-stop'
 
 build:
 	$(GO) build ./...
@@ -82,10 +83,15 @@ check-sdk-types:
 		--module commonjs --moduleResolution node --typeRoots "$$dir/node_modules" --types miniprogram-api-typings \
 		web/sdk/test/types.ts
 
-# The deployment files (deploy/docker, deploy/compose, deploy/k8s), checked
-# offline by the separate Go module in deploy/check: no docker, no cluster.
-check-deploy-k8s:
-	cd deploy/check && $(GO) test -count=1 ./...
+# The deployment files, checked offline: nginx -t, systemd-analyze, logrotate,
+# promtool (rules and their unit tests), shellcheck, sshd -t, and the separate
+# Go module deploy/check for the Dockerfile, compose stack and kustomize base.
+check-deploy:
+	bash deploy/test/check.sh
+
+# The install, done for real in a scratch root and torn down (needs root).
+install-dry-run:
+	@$(SERVICES_ENV); bash deploy/test/dry-run.sh
 
 generate:
 	@if [[ -n "$$(find . -name '*.templ' -not -path './node_modules/*' -not -path './.dev/*' -print -quit)" ]]; then \

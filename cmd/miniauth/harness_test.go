@@ -136,7 +136,7 @@ func setup(t testing.TB, opts ...setupOption) *testBundle {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	db, err := pgxpool.New(context.Background(), dbURL)
+	db, err := pgxpool.New(context.Background(), cfg.DatabaseURL)
 	if err != nil {
 		t.Fatal(err)
 	}

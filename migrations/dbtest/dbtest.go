@@ -45,6 +45,18 @@ func RedisURL() string {
 // migration set, which keeps a fresh database to a few tens of milliseconds.
 func Database(tb testing.TB) string {
 	tb.Helper()
+	return create(tb, true)
+}
+
+// EmptyDatabase creates a database without any table, dropped when the
+// test ends, and returns its URL: the target of a restore.
+func EmptyDatabase(tb testing.TB) string {
+	tb.Helper()
+	return create(tb, false)
+}
+
+func create(tb testing.TB, migrated bool) string {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	admin, err := pgx.Connect(ctx, AdminURL())
@@ -53,9 +65,11 @@ func Database(tb testing.TB) string {
 	}
 	defer admin.Close(ctx)
 
-	tmpl, err := template(ctx, admin)
-	if err != nil {
-		tb.Fatalf("dbtest: template: %v", err)
+	tmpl := "template0"
+	if migrated {
+		if tmpl, err = template(ctx, admin); err != nil {
+			tb.Fatalf("dbtest: template: %v", err)
+		}
 	}
 	name := "miniauth_test_" + randomHex(6)
 	if _, err := admin.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", name, tmpl)); err != nil {
