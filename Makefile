@@ -1,6 +1,8 @@
 # miniauth developer entry points (GNU make).
 #   make run            start Postgres/Redis if needed, the fake WeChat API and the server
 #   make test           go vet + go test -race against real Postgres and Redis
+#   make bench          the whole system under load: one table, JSON and a chart in .dev/bench (cmd/miniload)
+#   make bench-go       the go test benchmarks beside the code
 #   make services-stop  stop the private Postgres/Redis that make run/test may have started
 #   make lint-openapi   lint admin/api/openapi.json with Redocly CLI (redocly.yaml; needs npx)
 #   make generate       regenerate the templ views' *_templ.go files (committed)
@@ -29,12 +31,12 @@ SERVICES_ENV = svc_env=$$(bash $(SERVICES) env); eval "$$svc_env"; export DATABA
 RACE = $$(if [[ "$$($(GO) env CGO_ENABLED)" == 1 ]] && command -v "$$($(GO) env CC | awk '{print $$1}')" >/dev/null 2>&1; \
 	then echo -race; else echo 'make: no C compiler for cgo, running tests without -race' >&2; fi)
 
-.PHONY: check-sdk-types check-deploy install-dry-run all build run test bench fmt vet lint-openapi generate check-generated clean services-env services-stop help
+.PHONY: check-sdk-types check-deploy install-dry-run all build run test bench bench-compare bench-go fmt vet lint-openapi generate check-generated clean services-env services-stop help
 
 all: build
 
 help:
-	@echo 'targets: build run test bench fmt vet lint-openapi generate check-generated check-sdk-types check-deploy install-dry-run clean services-env services-stop'
+	@echo 'targets: build run test bench bench-compare bench-go fmt vet lint-openapi generate check-generated check-sdk-types check-deploy install-dry-run clean services-env services-stop'
 
 build:
 	$(GO) build ./...
@@ -53,7 +55,26 @@ test:
 	echo "$(GO) test $$race -count=1 -p $(TEST_PACKAGES) -timeout $(TEST_TIMEOUT) ./..."; \
 	$(GO) test $$race -count=1 -p $(TEST_PACKAGES) -timeout $(TEST_TIMEOUT) ./...
 
-bench:
+# The whole system under load (cmd/miniload): Postgres and Redis as make test
+# finds them, the fake WeChat API and BENCH_INSTANCES servers, load from a
+# separate process. BENCH_ARGS passes any other miniload flag.
+BENCH_TENANTS     ?= 10
+BENCH_USERS       ?= 1000
+BENCH_CONCURRENCY ?= 32
+BENCH_DURATION    ?= 10s
+BENCH_INSTANCES   ?= 1
+BENCH_ARGS        ?=
+bench: build
+	@$(SERVICES_ENV); \
+	bin/miniload bench -tenants $(BENCH_TENANTS) -users $(BENCH_USERS) -concurrency $(BENCH_CONCURRENCY) \
+		-duration $(BENCH_DURATION) -instances $(BENCH_INSTANCES) $(BENCH_ARGS)
+
+# Two runs' JSON side by side: make bench-compare A=old.json B=new.json
+bench-compare: build
+	bin/miniload compare $(A) $(B)
+
+# The go test benchmarks beside the code.
+bench-go:
 	@$(SERVICES_ENV); \
 	echo "$(GO) test -run '^$$' -bench . -benchmem ./..."; \
 	$(GO) test -run '^$$' -bench . -benchmem ./...

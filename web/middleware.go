@@ -72,10 +72,7 @@ func Middleware(log *slog.Logger, requests *metrics.Histogram) gin.HandlerFunc {
 					Abort(c, InternalError(fmt.Errorf("panic: %v", rec)))
 				}
 			}
-			status, took, route := c.Writer.Status(), time.Since(start), c.FullPath()
-			if route == "" {
-				route = Unmatched
-			}
+			status, took, route := c.Writer.Status(), time.Since(start), routeLabel(c)
 			requests.Observe(took.Seconds(), methodLabel(c.Request.Method), route, metrics.Code(status))
 			level := slog.LevelInfo
 			if status >= 500 {

@@ -155,7 +155,11 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	if err := r.SetTrustedProxies(cfg.TrustedProxies); err != nil {
 		return abandon(fmt.Errorf("MINIAUTH_TRUSTED_PROXIES: %w", err))
 	}
-	r.Use(web.Middleware(log, m.requests))
+	r.Use(web.Middleware(log, m.requests), web.Admission{
+		Max: cfg.MaxInFlight, Wait: cfg.AdmissionWait, Shed: m.shed, InFlight: m.inFlight,
+		// Probes must answer, and a scan-to-sign-in poll mostly sleeps.
+		Exempt: []string{"/healthz", "/readyz", "/v1/t/:tenant/qr-login/:ticket"},
+	}.Handler())
 	r.NoMethod(web.MethodNotAllowed)
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", a.ready)

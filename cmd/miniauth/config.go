@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +33,10 @@ type Config struct {
 	// BreakerOpenFor.
 	BreakerFailures int
 	BreakerOpenFor  time.Duration
+	// MaxInFlight bounds the requests an instance works on at once;
+	// AdmissionWait is how long one past it waits before 503 overloaded.
+	MaxInFlight   int
+	AdmissionWait time.Duration
 	// MetricsTenants is how many tenants get series of their own in
 	// /metrics; the rest are counted together as tenant="_other".
 	MetricsTenants int
@@ -112,6 +117,12 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		return c, err
 	}
 	if c.MetricsTenants, err = intEnv(getenv, "MINIAUTH_METRICS_TENANTS", 100, 0, 10000); err != nil {
+		return c, err
+	}
+	if c.MaxInFlight, err = intEnv(getenv, "MINIAUTH_MAX_IN_FLIGHT", 256*runtime.GOMAXPROCS(0), 0, 1000000); err != nil {
+		return c, err
+	}
+	if c.AdmissionWait, err = durationEnv(getenv, "MINIAUTH_ADMISSION_WAIT", 100*time.Millisecond, 0, 10*time.Second, "a duration up to 10s, e.g. 100ms"); err != nil {
 		return c, err
 	}
 	if c.BreakerOpenFor, err = durationEnv(getenv, "MINIAUTH_WECHAT_BREAKER_OPEN", 10*time.Second, 100*time.Millisecond, 10*time.Minute, "a duration from 100ms to 10m, e.g. 10s"); err != nil {

@@ -132,6 +132,8 @@ func setup(t testing.TB, opts ...setupOption) *testBundle {
 		// Every tenant of the suite keeps its own series, unless a test
 		// tries the bound.
 		MetricsTenants: 10000,
+		// Admission control as in production, far above what a test offers.
+		MaxInFlight: 512, AdmissionWait: 100 * time.Millisecond,
 	}
 	for _, o := range opts {
 		o(&cfg)

@@ -29,6 +29,8 @@ type instruments struct {
 	quota, autoBans    *metrics.Counter
 	breakerState       *metrics.Gauge
 	breakerTransitions *metrics.Counter
+	shed               *metrics.Counter
+	inFlight           *metrics.Gauge
 }
 
 // maxErrcodes bounds the errcode label: WeChat documents a few dozen.
@@ -63,6 +65,9 @@ func newInstruments(tenants int) *instruments {
 			"State of the tenant's WeChat circuit breaker on this instance: 0 closed, 1 half-open, 2 open.", "tenant"),
 		breakerTransitions: reg.Counter("miniauth_wechat_breaker_transitions_total",
 			"Changes of a tenant's WeChat circuit breaker state.", "tenant", "state"),
+		shed: reg.Counter("miniauth_http_shed_total",
+			"Requests refused with 503 overloaded because MINIAUTH_MAX_IN_FLIGHT were in flight.", "route"),
+		inFlight: reg.Gauge("miniauth_http_in_flight", "Requests being worked on (those admission control counts)."),
 	}
 }
 
@@ -98,7 +103,9 @@ var (
 func (m *instruments) zero(routes gin.RoutesInfo, tenants []string) {
 	for _, r := range routes {
 		m.requests.Zero(r.Method, r.Path, "200")
+		m.shed.Zero(r.Path)
 	}
+	m.inFlight.Zero()
 	for _, cached := range []string{"hit", "miss"} {
 		m.verifications.Zero(cached, "valid")
 		m.verifications.Zero(cached, "invalid")

@@ -3,8 +3,10 @@ package fake
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -15,6 +17,7 @@ func (s *Server) controlRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST /_fake/apps", s.ctlAddApp)
 	m.HandleFunc("POST /_fake/codes", s.ctlMintCode)
 	m.HandleFunc("GET /_fake/code", s.ctlMintCodeText)
+	m.HandleFunc("POST /_fake/codes/batch", s.ctlMintCodes)
 	m.HandleFunc("POST /_fake/phone-codes", s.ctlMintPhoneCode)
 	m.HandleFunc("POST /_fake/encrypted-data", s.ctlEncryptData)
 	m.HandleFunc("POST /_fake/signature", s.ctlSignRawData)
@@ -58,6 +61,35 @@ func (s *Server) ctlMintCode(w http.ResponseWriter, r *http.Request) {
 		OpenID  string `json:"openid"`
 		UnionID string `json:"unionid,omitempty"`
 	}{s.MintCode(in.AppID, in.User), s.OpenID(in.AppID, in.User), s.UnionID(in.AppID, in.User)})
+}
+
+// maxBatch bounds one batch of codes.
+const maxBatch = 100000
+
+// ctlMintCodes mints one code for each of the users prefix+first ...
+// prefix+(first+n-1), in order, for load generators that must not spend
+// a request on the fake per login.
+func (s *Server) ctlMintCodes(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		AppID  string `json:"appid"`
+		Prefix string `json:"user_prefix"`
+		First  int    `json:"first"`
+		N      int    `json:"n"`
+	}
+	if !decodeControl(w, r, &in) || !s.ctlCheckApp(w, in.AppID, "user_prefix", in.Prefix) {
+		return
+	}
+	if in.N < 1 || in.N > maxBatch || in.First < 0 {
+		ctlError(w, http.StatusBadRequest, fmt.Sprintf("n must be 1 to %d and first not negative", maxBatch))
+		return
+	}
+	codes := make([]string, in.N)
+	for i := range codes {
+		codes[i] = s.MintCode(in.AppID, in.Prefix+strconv.Itoa(in.First+i))
+	}
+	ctlJSON(w, http.StatusOK, struct {
+		Codes []string `json:"codes"`
+	}{codes})
 }
 
 // ctlMintCodeText answers the bare code so a demo can write

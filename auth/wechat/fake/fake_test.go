@@ -605,6 +605,15 @@ func TestControlEndpoints(t *testing.T) {
 	}
 	wantErrcode(t, b.login(t, app, secret, strings.TrimSpace(string(text))), 0)
 
+	status, batch := b.post(t, "/_fake/codes/batch", nil, map[string]any{"appid": app, "user_prefix": "load-", "first": 5, "n": 3})
+	codes, _ := batch["codes"].([]any)
+	if status != http.StatusOK || len(codes) != 3 {
+		t.Fatalf("POST /_fake/codes/batch = %d %v", status, batch)
+	}
+	if a := b.login(t, app, secret, codes[2].(string)); a.str("openid") != b.f.OpenID(app, "load-7") {
+		t.Fatalf("the third code of a batch from load-5 answered %v, want load-7's openid", a)
+	}
+
 	status, pc := b.post(t, "/_fake/phone-codes", nil, map[string]string{"appid": app, "phone": "13900139000"})
 	if status != http.StatusOK || pc.str("code") == "" {
 		t.Fatalf("POST /_fake/phone-codes = %d %v", status, pc)
@@ -618,7 +627,7 @@ func TestControlEndpoints(t *testing.T) {
 	wantErrcode(t, b.login(t, app, secret, "c"), 40029)
 
 	status, stats := b.get(t, "/_fake/stats", nil)
-	if status != http.StatusOK || stats["jscode2session"] != json.Number("5") || stats["stable_token"] != json.Number("0") || len(stats) != 7 {
+	if status != http.StatusOK || stats["jscode2session"] != json.Number("6") || stats["stable_token"] != json.Number("0") || len(stats) != 7 {
 		t.Fatalf("GET /_fake/stats = %d %v", status, stats)
 	}
 	if status, _ := b.post(t, "/_fake/reset", nil, nil); status != http.StatusNoContent {
@@ -638,6 +647,9 @@ func TestControlEndpoints(t *testing.T) {
 			{"/_fake/apps", map[string]string{"appid": "x"}, 400},
 			{"/_fake/codes", map[string]string{"appid": "wxnope", "user": "u"}, 404},
 			{"/_fake/codes", map[string]string{"appid": app}, 400},
+			{"/_fake/codes/batch", map[string]any{"appid": app, "user_prefix": "u", "n": 0}, 400},
+			{"/_fake/codes/batch", map[string]any{"appid": app, "user_prefix": "u", "n": 100001}, 400},
+			{"/_fake/codes/batch", map[string]any{"appid": app, "n": 1}, 400},
 			{"/_fake/phone-codes", map[string]string{"appid": "wxnope", "phone": "1"}, 404},
 			{"/_fake/faults", map[string]any{"endpoint": "login", "errcode": -1}, 400},
 			{"/_fake/faults", map[string]any{"appid": app}, 400},
