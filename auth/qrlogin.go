@@ -119,8 +119,11 @@ type QRStatus struct {
 	Tokens    *TokenResponse `json:"-"`
 }
 
+// qrKey is a ticket's hash; its image is qrKey+":img". The braces are a
+// Redis Cluster hash tag: both keys live in one slot, so the transaction
+// that writes them works on a cluster too.
 func (s *Service) qrKey(rt *tenant.Runtime, ticket string) string {
-	return s.redisPrefix + "qr:" + strconv.FormatInt(rt.ID, 10) + ":" + ticket
+	return s.redisPrefix + "qr:{" + strconv.FormatInt(rt.ID, 10) + ":" + ticket + "}"
 }
 
 // StartQRLogin makes a ticket and its mini-program code image, fetched at

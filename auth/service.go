@@ -51,6 +51,7 @@ type Service struct {
 	qrTTL       time.Duration
 	quota       Counter
 	stats       *Stats
+	profiles    *Profiles
 	log         *slog.Logger
 }
 
@@ -81,6 +82,8 @@ type Deps struct {
 	// Stats counts the outcomes of mini-program requests for the
 	// console's dashboard; nil counts nothing.
 	Stats *Stats
+	// Profiles, when set, serves GET /me from a cache (profiles.go).
+	Profiles *Profiles
 	// Breakers guard each tenant's WeChat calls; nil guards nothing.
 	Breakers *Breakers
 	// QRLoginTTL is how long a scan-to-sign-in ticket lives (0 is
@@ -96,7 +99,7 @@ func NewService(d Deps) *Service {
 	d.AutoBan.Count = orNop(d.AutoBan.Count)
 	return &Service{
 		db: d.DB, wx: d.WeChat, sealer: d.Sealer, tokens: d.Tokens, log: d.Log,
-		sessions: d.Sessions, views: d.BanViews, bans: d.Bans, limits: d.Limits, autoBan: d.AutoBan, stats: d.Stats,
+		sessions: d.Sessions, views: d.BanViews, bans: d.Bans, limits: d.Limits, autoBan: d.AutoBan, stats: d.Stats, profiles: d.Profiles,
 		breakers: d.Breakers, quota: orNop(d.QuotaExceeded),
 		rdb: d.Redis, redisPrefix: d.RedisPrefix, qrTTL: cmp.Or(d.QRLoginTTL, DefaultQRLoginTTL),
 		wxTokens:  NewAccessTokens(d.Redis, d.RedisPrefix, d.WeChat, d.Breakers),
@@ -237,13 +240,13 @@ func (s *Service) exchange(ctx context.Context, sc *Scope, code string, meta Cli
 	}
 
 	var resp TokenResponse
-	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		var userID uuid.UUID
-		var status string
-		// One statement decides insert-or-update, so N simultaneous first
-		// logins of one openid make one user; only an insert returns the id
-		// proposed here.
-		err := tx.QueryRow(ctx, `
+	var userID uuid.UUID
+	var status string
+	// Two round trips: the upsert, then the session. One statement decides
+	// insert-or-update, so N simultaneous first logins of one openid make
+	// one user; only an insert returns the id proposed here.
+	err = pipelinedTx(ctx, s.db, func(b *pgx.Batch) {
+		b.Queue(`
 			INSERT INTO users (tenant_id, id, openid, unionid, session_key_sealed, last_login_at, last_login_ip)
 			VALUES ($1, $2, $3, $4, $5, now(), $6)
 			ON CONFLICT (tenant_id, openid) DO UPDATE SET
@@ -252,10 +255,8 @@ func (s *Service) exchange(ctx context.Context, sc *Scope, code string, meta Cli
 				last_login_at = now(), last_login_ip = EXCLUDED.last_login_ip, updated_at = now()
 			RETURNING id, unionid, status`,
 			rt.ID, newID, ws.OpenID, unionID, sealedKey, ipOrNil(meta.IP),
-		).Scan(&userID, &resp.User.UnionID, &status)
-		if err != nil {
-			return err
-		}
+		).QueryRow(func(r pgx.Row) error { return r.Scan(&userID, &resp.User.UnionID, &status) })
+	}, func(b *pgx.Batch) error {
 		resp.User.IsNew = userID == newID
 		// The upsert locked the row, so a concurrent Users.SetStatus either
 		// ran first (and this reads its status) or waits and then revokes
@@ -266,13 +267,18 @@ func (s *Service) exchange(ctx context.Context, sc *Scope, code string, meta Cli
 		if err := bans.Check(userID.String(), "", netip.Addr{}); err != nil {
 			return err
 		}
-		sid, refresh, err := s.sessions.create(ctx, tx, rt.ID, userID, rt.RefreshTTL, meta)
+		sid, refresh, err := s.sessions.queueCreate(b, rt.ID, userID, rt.RefreshTTL, meta)
 		if err != nil {
 			return err
 		}
 		resp.User.ID, resp.User.OpenID = userID.String(), ws.OpenID
 		return s.fillTokens(&resp, rt, userID, sid, refresh)
 	})
+	if err == nil && s.profiles != nil {
+		// last_login_at and perhaps unionid changed: seen here at once,
+		// elsewhere within the cache's age.
+		s.profiles.Forget(rt.ID, userID)
+	}
 	if isUnionIDConflict(err) {
 		s.log.ErrorContext(ctx, "wechat gave a second openid a unionid another user of the tenant has", "tenant", rt.Slug)
 		return TokenResponse{}, fmt.Errorf("%w: %w", ErrWeChatUnavailable, ErrUnionIDTaken)
@@ -326,20 +332,11 @@ func (s *Service) Refresh(ctx context.Context, sc *Scope, token string, meta Cli
 	}
 	rt, bans := sc.Tenant, sc.Bans
 	var resp TokenResponse
-	r, err := s.sessions.rotate(ctx, rt.ID, token, rt.RefreshTTL, func(ctx context.Context, tx pgx.Tx, userID uuid.UUID) error {
-		var status string
-		err := tx.QueryRow(ctx, `SELECT openid, unionid, status FROM users WHERE tenant_id = $1 AND id = $2`,
-			rt.ID, userID).Scan(&resp.User.OpenID, &resp.User.UnionID, &status)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrInvalidRefreshToken
-		}
-		if err != nil {
-			return err
-		}
-		if status != UserActive {
+	r, err := s.sessions.rotate(ctx, rt.ID, token, rt.RefreshTTL, func(u rotatingUser) error {
+		if u.Status != UserActive {
 			return ErrUserDisabled
 		}
-		return bans.Check(userID.String(), resp.User.OpenID, netip.Addr{})
+		return bans.Check(u.ID.String(), u.OpenID, netip.Addr{})
 	})
 	if errors.Is(err, ErrRefreshTokenReused) {
 		s.noteAbuse(ctx, rt, meta.IP, tenant.LimitAutoBanReuse)
@@ -347,7 +344,7 @@ func (s *Service) Refresh(ctx context.Context, sc *Scope, token string, meta Cli
 	if err != nil {
 		return TokenResponse{}, err
 	}
-	resp.User.ID = r.UserID.String()
+	resp.User.ID, resp.User.OpenID, resp.User.UnionID = r.UserID.String(), r.OpenID, r.UnionID
 	if err := s.fillTokens(&resp, rt, r.UserID, r.SessionID, r.Token); err != nil {
 		return TokenResponse{}, err
 	}

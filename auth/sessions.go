@@ -146,25 +146,41 @@ func hashToken(token string) []byte {
 // create starts a session for a user inside tx and returns its id and first
 // refresh token.
 func (s *Sessions) create(ctx context.Context, tx pgx.Tx, tenantID int64, userID uuid.UUID, refreshTTL time.Duration, meta ClientMeta) (uuid.UUID, string, error) {
+	b := &pgx.Batch{}
+	sid, token, err := s.queueCreate(b, tenantID, userID, refreshTTL, meta)
+	if err != nil {
+		return uuid.Nil, "", err
+	}
+	return sid, token, tx.SendBatch(ctx, b).Close()
+}
+
+// queueCreate queues the statements that store a new session and its
+// first refresh token, and returns both.
+func (s *Sessions) queueCreate(b *pgx.Batch, tenantID int64, userID uuid.UUID, refreshTTL time.Duration, meta ClientMeta) (uuid.UUID, string, error) {
 	sid, err := uuid.NewV7()
 	if err != nil {
 		return uuid.Nil, "", err
 	}
 	expires := time.Now().Add(refreshTTL)
-	if _, err := tx.Exec(ctx, `INSERT INTO sessions (id, tenant_id, user_id, expires_at, ip, user_agent, client)
+	b.Queue(`INSERT INTO sessions (id, tenant_id, user_id, expires_at, ip, user_agent, client)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`, sid, tenantID, userID, expires, ipOrNil(meta.IP), CleanUserAgent(meta.UserAgent),
-		cmp.Or(meta.Client, SessionMiniProgram)); err != nil {
-		return uuid.Nil, "", err
-	}
-	token, err := s.issueRefresh(ctx, tx, tenantID, sid, expires)
-	return sid, token, err
+		cmp.Or(meta.Client, SessionMiniProgram))
+	return sid, queueRefresh(b, tenantID, sid, expires), nil
+}
+
+// queueRefresh queues the statement that stores a new refresh token of a
+// session, and returns the token.
+func queueRefresh(b *pgx.Batch, tenantID int64, sid uuid.UUID, expires time.Time) string {
+	token := randomToken(RefreshTokenBytes)
+	b.Queue(`INSERT INTO refresh_tokens (token_hash, tenant_id, session_id, expires_at)
+		VALUES ($1, $2, $3, $4)`, hashToken(token), tenantID, sid, expires)
+	return token
 }
 
 func (s *Sessions) issueRefresh(ctx context.Context, tx pgx.Tx, tenantID int64, sid uuid.UUID, expires time.Time) (string, error) {
-	token := randomToken(RefreshTokenBytes)
-	_, err := tx.Exec(ctx, `INSERT INTO refresh_tokens (token_hash, tenant_id, session_id, expires_at)
-		VALUES ($1, $2, $3, $4)`, hashToken(token), tenantID, sid, expires)
-	return token, err
+	b := &pgx.Batch{}
+	token := queueRefresh(b, tenantID, sid, expires)
+	return token, tx.SendBatch(ctx, b).Close()
 }
 
 // rotated is the outcome of a successful refresh.
@@ -172,52 +188,68 @@ type rotated struct {
 	SessionID uuid.UUID
 	UserID    uuid.UUID
 	Token     string
+	// The session's user, as the refresh read it.
+	OpenID  string
+	UnionID *string
+}
+
+// rotatingUser is the user of a session being refreshed, for the check.
+type rotatingUser struct {
+	ID     uuid.UUID
+	OpenID string
+	Status string
 }
 
 // rotate spends a refresh token and issues its successor. The token's row
 // is locked first, so of N concurrent presentations exactly one finds it
 // unspent; the others find it spent, which is indistinguishable from theft
 // and revokes the session (RFC 9700 reuse detection) with
-// ErrRefreshTokenReused. check vets the user (bans); a banned user is told
-// so even though the ban already revoked the session. A token of another
-// tenant is not found and left untouched.
-func (s *Sessions) rotate(ctx context.Context, tenantID int64, token string, refreshTTL time.Duration, check func(ctx context.Context, tx pgx.Tx, userID uuid.UUID) error) (rotated, error) {
+// ErrRefreshTokenReused. check vets the user (status, bans); a banned user
+// is told so even though the ban already revoked the session. A token of
+// another tenant is not found and left untouched. It takes two round trips
+// to Postgres: the locked read (with the session and the user), then the
+// writes.
+func (s *Sessions) rotate(ctx context.Context, tenantID int64, token string, refreshTTL time.Duration, check func(rotatingUser) error) (rotated, error) {
 	var out rotated
-	var reused bool
-	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		h := hashToken(token)
-		var spent, dead bool
-		err := tx.QueryRow(ctx, `SELECT r.session_id, r.rotated_at IS NOT NULL, s.user_id,
-				s.revoked_at IS NOT NULL OR s.expires_at <= now()
+	var reused, found, spent, dead bool
+	var status string
+	h := hashToken(token)
+	err := pipelinedTx(ctx, s.db, func(b *pgx.Batch) {
+		b.Queue(`SELECT r.session_id, r.rotated_at IS NOT NULL, s.user_id,
+				s.revoked_at IS NOT NULL OR s.expires_at <= now(), u.openid, u.unionid, u.status
 			FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id
+				JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
 			WHERE r.token_hash = $1 AND r.tenant_id = $2 AND r.expires_at > now()
-			FOR UPDATE OF r`, h, tenantID).Scan(&out.SessionID, &spent, &out.UserID, &dead)
+			FOR UPDATE OF r`, h, tenantID).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				found = true
+				if err := rows.Scan(&out.SessionID, &spent, &out.UserID, &dead, &out.OpenID, &out.UnionID, &status); err != nil {
+					return err
+				}
+			}
+			return rows.Err()
+		})
+	}, func(b *pgx.Batch) error {
 		switch {
-		case errors.Is(err, pgx.ErrNoRows):
+		case !found:
 			return ErrInvalidRefreshToken
-		case err != nil:
-			return err
 		case spent:
 			reused = true
-			_, err = tx.Exec(ctx, `UPDATE sessions SET revoked_at = now(), revoke_reason = 'refresh_token_reused'
+			b.Queue(`UPDATE sessions SET revoked_at = now(), revoke_reason = 'refresh_token_reused'
 				WHERE id = $1 AND revoked_at IS NULL`, out.SessionID)
-			return err
+			return nil
 		}
-		if err := check(ctx, tx, out.UserID); err != nil {
+		if err := check(rotatingUser{ID: out.UserID, OpenID: out.OpenID, Status: status}); err != nil {
 			return err
 		}
 		if dead {
 			return ErrInvalidRefreshToken
 		}
-		if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET rotated_at = now() WHERE token_hash = $1`, h); err != nil {
-			return err
-		}
 		expires := time.Now().Add(refreshTTL)
-		if _, err := tx.Exec(ctx, `UPDATE sessions SET refreshed_at = now(), expires_at = $2 WHERE id = $1`, out.SessionID, expires); err != nil {
-			return err
-		}
-		out.Token, err = s.issueRefresh(ctx, tx, tenantID, out.SessionID, expires)
-		return err
+		b.Queue(`UPDATE refresh_tokens SET rotated_at = now() WHERE token_hash = $1`, h)
+		b.Queue(`UPDATE sessions SET refreshed_at = now(), expires_at = $2 WHERE id = $1`, out.SessionID, expires)
+		out.Token = queueRefresh(b, tenantID, out.SessionID, expires)
+		return nil
 	})
 	if reused && err == nil {
 		s.notifySession(ctx, tenantID, out.UserID, out.SessionID)

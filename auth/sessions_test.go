@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-func allow(context.Context, pgx.Tx, uuid.UUID) error { return nil }
+func allow(rotatingUser) error { return nil }
 
 // rotate is Sessions.rotate with a check that lets every user through.
 func (b *testBundle) rotate(tenantID int64, token string) (rotated, error) {
@@ -186,8 +186,8 @@ func TestSessionsRotate(t *testing.T) {
 		uid := b.user(t, rt.ID, "o-checked")
 		_, token := b.session(t, rt.ID, uid, "")
 		var checked uuid.UUID
-		_, err := b.sessions.rotate(context.Background(), rt.ID, token, time.Hour, func(_ context.Context, _ pgx.Tx, u uuid.UUID) error {
-			checked = u
+		_, err := b.sessions.rotate(context.Background(), rt.ID, token, time.Hour, func(u rotatingUser) error {
+			checked = u.ID
 			return &BannedError{}
 		})
 		var be *BannedError

@@ -50,8 +50,14 @@ func ScanUser(row pgx.Row) (User, error) {
 // Me returns the caller's own user, with the person's accounts in the
 // other tenants of the group when the tenant shows them.
 func (s *Service) Me(ctx context.Context, p *Principal) (User, error) {
-	u, err := ScanUser(s.db.QueryRow(ctx, `SELECT `+UserColumns+` FROM users WHERE tenant_id = $1 AND id = $2`,
-		p.Tenant.ID, p.UserID))
+	var u User
+	var err error
+	if s.profiles != nil {
+		u, err = s.profiles.Get(ctx, p.Tenant.ID, p.UserID)
+	} else {
+		u, err = ScanUser(s.db.QueryRow(ctx, `SELECT `+UserColumns+` FROM users WHERE tenant_id = $1 AND id = $2`,
+			p.Tenant.ID, p.UserID))
+	}
 	if err != nil || !p.Tenant.ShowLinkedTenants || p.Tenant.UnionIDGroup == "" || u.UnionID == nil {
 		return u, err
 	}
@@ -90,12 +96,21 @@ func (s *Service) UpdateMe(ctx context.Context, p *Principal, patch ProfilePatch
 	if err := patch.Validate(); err != nil {
 		return User{}, err
 	}
-	return ScanUser(s.db.QueryRow(ctx, `UPDATE users SET
+	u, err := ScanUser(s.db.QueryRow(ctx, `UPDATE users SET
 			nickname = CASE WHEN $3::boolean THEN NULLIF($4, '') ELSE nickname END,
 			avatar_url = CASE WHEN $5::boolean THEN NULLIF($6, '') ELSE avatar_url END,
 			updated_at = now()
 		WHERE tenant_id = $1 AND id = $2 RETURNING `+UserColumns,
 		p.Tenant.ID, p.UserID, patch.Nickname != nil, deref(patch.Nickname), patch.AvatarURL != nil, deref(patch.AvatarURL)))
+	s.profileChanged(ctx, p, err)
+	return u, err
+}
+
+// profileChanged tells the profile caches that the caller's row changed.
+func (s *Service) profileChanged(ctx context.Context, p *Principal, err error) {
+	if err == nil && s.profiles != nil {
+		s.profiles.Changed(ctx, p.Tenant.ID, p.UserID)
+	}
 }
 
 func deref(s *string) string {
@@ -138,8 +153,10 @@ func (s *Service) SetPhone(ctx context.Context, p *Principal, code string) (User
 		s.log.ErrorContext(ctx, "phone number watermark is for another app", "tenant", rt.Slug)
 		return User{}, fmt.Errorf("%w: watermark appid mismatch", ErrWeChatUnavailable)
 	}
-	return ScanUser(s.db.QueryRow(ctx, `UPDATE users SET phone = $3, updated_at = now()
+	u, err := ScanUser(s.db.QueryRow(ctx, `UPDATE users SET phone = $3, updated_at = now()
 		WHERE tenant_id = $1 AND id = $2 RETURNING `+UserColumns, rt.ID, p.UserID, phone.PhoneNumber))
+	s.profileChanged(ctx, p, err)
+	return u, err
 }
 
 // collect reads every row with scan; an empty result is an empty slice,

@@ -476,28 +476,40 @@ func TestOneTenantLookup(t *testing.T) {
 	b := setup(t)
 	acme := b.tenant(t, "acme")
 	tok := b.login(t, acme, "alice")
+	// One refresh token per request of the refresh case.
+	refreshes := []string{b.login(t, acme, "bob").RefreshToken, b.login(t, acme, "carol").RefreshToken}
 
 	for _, tc := range []struct {
 		name string
 		req  func() request
 		want int
 		// warm is every statement a request makes once the caches hold the
-		// tenant, its bans and the session: a login's transaction (begin,
-		// user upsert, session, refresh token, commit); /me's user read.
-		warm int64
+		// tenant, its bans and the session, and trips the round trips to
+		// Postgres they take: a login's transaction (begin, user upsert,
+		// session, refresh token, commit) in two; a refresh's (begin, the
+		// locked read of token, session and user, the token spent, the
+		// session extended, the new token, commit) in two; /me none, its
+		// user being cached too (the profile cache).
+		warm, trips int64
 	}{
 		{"login", func() request {
 			return request{method: http.MethodPost, path: path(acme.Slug, "/login"), body: map[string]string{"code": b.wx.MintCode(acme.WeChatAppID, "alice")}}
-		}, http.StatusOK, 5},
+		}, http.StatusOK, 5, 2},
+		{"refresh", func() request {
+			token := refreshes[0]
+			refreshes = refreshes[1:]
+			return request{method: http.MethodPost, path: path(acme.Slug, "/refresh"), body: map[string]string{"refresh_token": token}}
+		}, http.StatusOK, 6, 2},
 		{"GET /me", func() request {
 			return request{method: http.MethodGet, path: path(acme.Slug, "/me"), bearer: tok.AccessToken}
-		}, http.StatusOK, 1},
+		}, http.StatusOK, 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b.dir.Flush()
 			b.tenantQueries.reset()
 			for _, want := range []int64{1, 0} {
 				b.tenantQueries.resetAll()
+				b.tenantQueries.resetTrips()
 				if r := b.do(t, tc.req()); r.status != tc.want {
 					t.Fatalf("status %d %s", r.status, r.body)
 				}
@@ -506,6 +518,9 @@ func TestOneTenantLookup(t *testing.T) {
 				}
 				if all := b.tenantQueries.resetAll(); want == 0 && all != tc.warm {
 					t.Fatalf("%d statements with warm caches, want %d", all, tc.warm)
+				}
+				if trips := b.tenantQueries.resetTrips(); want == 0 && trips != tc.trips {
+					t.Fatalf("%d round trips to Postgres with warm caches, want %d", trips, tc.trips)
 				}
 			}
 		})

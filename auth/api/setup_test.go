@@ -58,21 +58,41 @@ type testBundle struct {
 }
 
 // queryCounter is a pgx tracer counting the statements whose SQL contains
-// a fragment, and every statement.
+// a fragment, every statement, and the round trips they took (a batch is
+// one).
 type queryCounter struct {
-	fragment string
-	n, all   atomic.Int64
+	fragment     string
+	n, all, trip atomic.Int64
+}
+
+func (q *queryCounter) count(sql string) {
+	q.all.Add(1)
+	if strings.Contains(sql, q.fragment) {
+		q.n.Add(1)
+	}
 }
 
 func (q *queryCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
-	q.all.Add(1)
-	if strings.Contains(d.SQL, q.fragment) {
-		q.n.Add(1)
-	}
+	q.trip.Add(1)
+	q.count(d.SQL)
 	return ctx
 }
 
 func (q *queryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (q *queryCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	q.trip.Add(1)
+	return ctx
+}
+
+func (q *queryCounter) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
+	q.count(d.SQL)
+}
+
+func (q *queryCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+// resetTrips zeroes the round trips and returns how many there were.
+func (q *queryCounter) resetTrips() int64 { return q.trip.Swap(0) }
 
 // reset zeroes the count and returns what it was.
 func (q *queryCounter) reset() int64 { return q.n.Swap(0) }
@@ -136,6 +156,7 @@ func setup(t *testing.T) *testBundle {
 		DB: db, WeChat: wechat.New(wxSrv.URL, &http.Client{Timeout: wechatTimeout}), Sealer: sealer, Tokens: tokens,
 		Sessions: sessions, BanViews: auth.NewBanViews(db, bus), Bans: bans, Limits: limits,
 		Redis: rdb, RedisPrefix: prefix, Log: log, AutoBan: auth.AutoBan{Duration: 15 * time.Minute}, Stats: stats,
+		Profiles: auth.NewProfiles(db, bus),
 	})
 
 	r := gin.New()

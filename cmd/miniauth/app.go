@@ -127,7 +127,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	})
 	svc := auth.NewService(auth.Deps{
 		DB: db, WeChat: wx, Sealer: sealer, Tokens: tokens, Sessions: sessions, BanViews: auth.NewBanViews(db, a.bus),
-		Bans: bans, Limits: limits, Redis: rdb, RedisPrefix: cfg.RedisPrefix, Log: log, Stats: stats,
+		Bans: bans, Limits: limits, Redis: rdb, RedisPrefix: cfg.RedisPrefix, Log: log, Stats: stats, Profiles: auth.NewProfiles(db, a.bus),
 		Breakers:      breakers,
 		QRLoginTTL:    cfg.QRLoginTTL,
 		QuotaExceeded: m.quota,

@@ -27,7 +27,9 @@ func TestWeChatCircuitBreaker(t *testing.T) {
 	t.Parallel()
 	b := setup(t, func(c *Config) {
 		c.BreakerFailures = 3
-		c.BreakerOpenFor = 400 * time.Millisecond
+		// Long enough that the checks of the open circuit below finish
+		// inside it even on a loaded machine.
+		c.BreakerOpenFor = 3 * time.Second
 		c.WeChatTimeout = 200 * time.Millisecond
 	})
 	tt := b.createTenant("breaker", nil)
@@ -75,7 +77,7 @@ func TestWeChatCircuitBreaker(t *testing.T) {
 	wantStatus(t, "login on another tenant", login(other, "bob"), http.StatusOK, "")
 
 	// After the open period a probe goes through; its success closes it.
-	eventually(t, 5*time.Second, "the circuit lets a probe through", func() bool {
+	eventually(t, 10*time.Second, "the circuit lets a probe through", func() bool {
 		return breakerState(t, b, tt.Slug) == "half-open" || login(tt, "probe").Status == http.StatusOK
 	})
 	if s := breakerState(t, b, tt.Slug); s == "half-open" {

@@ -86,6 +86,7 @@ func bench(ctx context.Context, args []string) error {
 	wxfake := fs.String("wxfake", "bin/wxfake", "the wxfake binary")
 	out := fs.String("out", ".dev/bench", "directory of the JSON and SVG results")
 	keep := fs.Bool("keep", false, "keep the servers' logs (their directory is printed)")
+	profile := fs.Bool("profile", false, "save a CPU profile of instance 1 for each scenario (<out>/<scenario>.cpu.pprof; go tool pprof -top)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -114,7 +115,13 @@ func bench(ctx context.Context, args []string) error {
 		return err
 	}
 	rep := report{When: time.Now().UTC(), Machine: machine(), Params: p}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
 	w := newWorld(sys, p)
+	if *profile {
+		w.profileDir = *out
+	}
 	if err := w.seed(); err != nil {
 		return err
 	}
@@ -150,9 +157,6 @@ func bench(ctx context.Context, args []string) error {
 				}
 			}
 		}
-	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return err
 	}
 	stamp := rep.When.Format("20060102-150405")
 	jsonPath, svgPath := filepath.Join(*out, "bench-"+stamp+".json"), filepath.Join(*out, "bench-"+stamp+".svg")

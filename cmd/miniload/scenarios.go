@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -24,6 +26,10 @@ type world struct {
 	tenants []tenant
 	hc      *http.Client
 	console *http.Client // signed in to the console
+
+	// profileDir, when set, receives a CPU profile of each duration-bound
+	// scenario from instance 1.
+	profileDir string
 
 	mu       sync.Mutex
 	sessions []*session // kept from login-new: what refresh and me use
@@ -85,7 +91,7 @@ func (w *world) scenario(ctx context.Context, name string, s shape) (result, err
 		if s.Rate > 0 {
 			need = int(s.Rate*s.Duration.Seconds()) + 1000
 		}
-		codes, err := w.loginCodes("u", min(w.p.Users, need/len(w.tenants)+1))
+		codes, err := w.loginCodes("u", need/len(w.tenants)+1)
 		if err != nil {
 			return result{}, err
 		}
@@ -108,10 +114,14 @@ func (w *world) scenario(ctx context.Context, name string, s shape) (result, err
 	}
 	u := watch(w.sys.pids())
 	self := watch([]int{selfPid()})
+	profiled := w.profile(name, s)
 	o := drive(ctx, s, want, do)
 	total := u.machineCores()
 	cores, rss := u.end()
 	selfCores, _ := self.end()
+	if err := <-profiled; err != nil {
+		return result{}, fmt.Errorf("profile: %w", err)
+	}
 	w.mu.Lock()
 	w.bestRPS[name] = max(w.bestRPS[name], o.rps())
 	w.mu.Unlock()
@@ -120,19 +130,48 @@ func (w *world) scenario(ctx context.Context, name string, s shape) (result, err
 	return r, nil
 }
 
-// loginCodes mints codes for users prefix0..prefix(perTenant-1) of every
-// tenant, interleaved: request k logs in user k/T of tenant k%T.
+// profile fetches a CPU profile of instance 1 for most of the run.
+func (w *world) profile(name string, s shape) <-chan error {
+	done := make(chan error, 1)
+	secs := int(s.Duration.Seconds()) - 1
+	if w.profileDir == "" || secs < 1 {
+		done <- nil
+		return done
+	}
+	go func() {
+		resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", w.sys.ops[0], secs))
+		if err != nil {
+			done <- err
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(filepath.Join(w.profileDir, fmt.Sprintf("%s-c%d.cpu.pprof", name, s.Concurrency)))
+		if err == nil {
+			_, err = io.Copy(f, resp.Body)
+			f.Close()
+		}
+		done <- err
+	}()
+	return done
+}
+
+// loginCode is one prepared login: request k logs in user k/T of tenant
+// k%T (T tenants).
 type loginCode struct {
 	tenant int
 	code   string
 }
 
+// loginCodes mints perTenant codes for the users prefix0, prefix1, ... of
+// every tenant, interleaved.
 func (w *world) loginCodes(prefix string, perTenant int) ([]loginCode, error) {
-	perTenant = max(1, min(perTenant, w.p.Users))
+	perTenant = max(1, perTenant)
 	all := make([][]string, len(w.tenants))
 	for i, t := range w.tenants {
-		for first := 0; first < perTenant; first += 100000 {
-			cs, err := w.sys.codes(t, prefix, first, min(100000, perTenant-first))
+		// Past the tenant's users, the same users log in again.
+		for len(all[i]) < perTenant {
+			first := len(all[i]) % w.p.Users
+			cs, err := w.sys.codes(t, prefix, first, min(100000, w.p.Users-first, perTenant-len(all[i])))
 			if err != nil {
 				return nil, err
 			}

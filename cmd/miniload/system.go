@@ -31,6 +31,7 @@ type system struct {
 	env      []string
 	wxURL    string
 	urls     []string // one per instance
+	ops      []string // their operations listeners
 	servers  []*exec.Cmd
 	wxfake   *exec.Cmd
 	apiKey   string
@@ -140,6 +141,7 @@ func start(ctx context.Context, server, wxfake string, instances int) (*system, 
 		}
 		s.servers = append(s.servers, cmd)
 		s.urls = append(s.urls, base)
+		s.ops = append(s.ops, fmt.Sprintf("http://127.0.0.1:%d", ops))
 	}
 	for _, base := range s.urls {
 		if err := waitHTTP(ctx, base+"/readyz"); err != nil {
