@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"strconv"
@@ -53,6 +54,37 @@ func machineTicks() (busy, total float64) {
 	return busy, total
 }
 
+// commCPU is the CPU seconds used so far by each process whose command
+// name is one of names (Postgres's backends, redis-server), by pid.
+func commCPU(names ...string) map[int]procCPU {
+	out := map[int]procCPU{}
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if err != nil {
+			continue
+		}
+		name := strings.TrimSpace(string(comm))
+		for _, n := range names {
+			if name == n {
+				if c, err := cpuSeconds(pid); err == nil {
+					out[pid] = procCPU{n, c}
+				}
+			}
+		}
+	}
+	return out
+}
+
+type procCPU struct {
+	name    string
+	seconds float64
+}
+
 // rssMB is a process's resident set size in MiB.
 func rssMB(pid int) (float64, error) {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -80,7 +112,12 @@ type procUsage struct {
 	peak  []float64
 
 	busy0, total0 float64
+	comm0         map[int]procCPU
 }
+
+// services are the processes of the system besides the servers, by
+// command name.
+var services = []string{"postgres", "redis-server", "wxfake"}
 
 func watch(pids []int) *procUsage {
 	u := &procUsage{pids: pids, start: make([]float64, len(pids)), peak: make([]float64, len(pids)), t0: time.Now(), stop: make(chan struct{})}
@@ -88,6 +125,7 @@ func watch(pids []int) *procUsage {
 		u.start[i], _ = cpuSeconds(p)
 	}
 	u.busy0, u.total0 = machineTicks()
+	u.comm0 = commCPU(services...)
 	u.done.Add(1)
 	go func() {
 		defer u.done.Done()
@@ -113,6 +151,22 @@ func (u *procUsage) sample() {
 			u.peak[i] = mb
 		}
 	}
+}
+
+// serviceCores is how many cores each of services used since watch.
+func (u *procUsage) serviceCores() map[string]float64 {
+	// Per process, so one that exits meanwhile does not subtract what it
+	// had used before (its share of the run is lost: a small undercount).
+	wall := time.Since(u.t0).Seconds()
+	used := map[string]float64{}
+	for pid, now := range commCPU(services...) {
+		used[now.name] += now.seconds - u.comm0[pid].seconds
+	}
+	out := map[string]float64{}
+	for n, c := range used {
+		out[n] = math.Round(c/wall*100) / 100
+	}
+	return out
 }
 
 // machineCores is how many cores the whole machine kept busy since watch.

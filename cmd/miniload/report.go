@@ -34,6 +34,9 @@ type result struct {
 	// MachineCores is every process's CPU: the servers, Postgres, Redis,
 	// the fake and the load generator.
 	MachineCores float64 `json:"machine_cores"`
+	// ServiceCores are the cores Postgres (all its processes), Redis and
+	// the fake WeChat API used.
+	ServiceCores map[string]float64 `json:"service_cores"`
 }
 
 func newResult(name string, s shape, o outcome, cores, rss []float64, self float64) result {
@@ -51,8 +54,8 @@ func newResult(name string, s shape, o outcome, cores, rss []float64, self float
 }
 
 func printHeader() {
-	fmt.Printf("%-16s %5s %9s %8s %8s %8s %7s %-14s %-12s %7s %7s\n",
-		"operation", "conc", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "errors", "server CPU", "server RSS", "loadgen", "machine")
+	fmt.Printf("%-16s %5s %9s %8s %8s %8s %7s %-14s %-12s %7s %6s %6s %6s %7s\n",
+		"operation", "conc", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "errors", "server CPU", "server RSS", "loadgen", "pg", "redis", "wxfake", "machine")
 }
 
 func printRow(r result) {
@@ -67,9 +70,10 @@ func printRow(r result) {
 		}
 		return strings.Join(parts, "+")
 	}
-	fmt.Printf("%-16s %5s %9.0f %8.2f %8.2f %8.2f %7d %-14s %-12s %7.2f %7.2f\n",
+	fmt.Printf("%-16s %5s %9.0f %8.2f %8.2f %8.2f %7d %-14s %-12s %7.2f %6.2f %6.2f %6.2f %7.2f\n",
 		r.Scenario, conc, r.RPS, r.P50ms, r.P99ms, r.P999ms, r.Errors,
-		join(r.ServerCores, "%.2f")+" cores", join(r.ServerRSSMB, "%.0f")+" MB", r.LoadCores, r.MachineCores)
+		join(r.ServerCores, "%.2f")+" cores", join(r.ServerRSSMB, "%.0f")+" MB", r.LoadCores,
+		r.ServiceCores["postgres"], r.ServiceCores["redis-server"], r.ServiceCores["wxfake"], r.MachineCores)
 	if r.FirstError != "" {
 		fmt.Printf("%16s first error: %s\n", "", r.FirstError)
 	}

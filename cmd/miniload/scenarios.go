@@ -116,7 +116,7 @@ func (w *world) scenario(ctx context.Context, name string, s shape) (result, err
 	self := watch([]int{selfPid()})
 	profiled := w.profile(name, s)
 	o := drive(ctx, s, want, do)
-	total := u.machineCores()
+	total, svc := u.machineCores(), u.serviceCores()
 	cores, rss := u.end()
 	selfCores, _ := self.end()
 	if err := <-profiled; err != nil {
@@ -127,6 +127,7 @@ func (w *world) scenario(ctx context.Context, name string, s shape) (result, err
 	w.mu.Unlock()
 	r := newResult(name, s, o, cores, rss, selfCores[0])
 	r.MachineCores = math.Round(total*100) / 100
+	r.ServiceCores = svc
 	return r, nil
 }
 
