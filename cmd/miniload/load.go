@@ -39,17 +39,23 @@ type outcome struct {
 	FirstErr  string
 	Elapsed   time.Duration
 	Latencies []time.Duration // sorted
-	Dropped   int             // open loop: requests the workers could not start on time
+	// OK are the latencies of the successful requests alone, sorted: under
+	// overload, what the requests that were admitted saw.
+	OK      []time.Duration
+	Dropped int // open loop: requests the workers could not start on time
 }
 
 func (o outcome) rps() float64 { return float64(o.Requests) / o.Elapsed.Seconds() }
 
-func (o outcome) quantile(q float64) time.Duration {
-	if len(o.Latencies) == 0 {
+func (o outcome) quantile(q float64) time.Duration { return quantile(o.Latencies, q) }
+
+// quantile of sorted latencies.
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
 		return 0
 	}
-	i := int(math.Ceil(q*float64(len(o.Latencies)))) - 1
-	return o.Latencies[max(0, min(i, len(o.Latencies)-1))]
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
 }
 
 // drive runs op under the shape; want is the success status.
@@ -59,9 +65,11 @@ func drive(ctx context.Context, s shape, want int, do op) outcome {
 		status int
 		err    error
 	}
+	// Open loop: enough workers that a slow server, not the pool, is what
+	// holds requests back (those it cannot start on time are Dropped).
 	workers := s.Concurrency
-	if s.Rate > 0 && workers == 0 {
-		workers = 512
+	if s.Rate > 0 {
+		workers = max(workers, 1024)
 	}
 	results := make([][]sample, workers)
 	ctx, cancel := context.WithCancel(ctx)
@@ -141,6 +149,9 @@ func drive(ctx context.Context, s shape, want int, do op) outcome {
 			o.Requests++
 			o.Latencies = append(o.Latencies, r.lat)
 			o.Statuses[r.status]++
+			if r.err == nil && r.status == want {
+				o.OK = append(o.OK, r.lat)
+			}
 			if r.err != nil || r.status != want {
 				o.Errors++
 				if o.FirstErr == "" {
@@ -154,6 +165,7 @@ func drive(ctx context.Context, s shape, want int, do op) outcome {
 		}
 	}
 	slices.Sort(o.Latencies)
+	slices.Sort(o.OK)
 	return o
 }
 

@@ -59,7 +59,8 @@ func TestBenchEndToEnd(t *testing.T) {
 		t.Fatalf("%d results and %d sweep points", len(r.Results), len(r.Sweep))
 	}
 	for _, res := range append(r.Results, r.Sweep...) {
-		if res.Requests == 0 || res.Errors != 0 || res.RPS <= 0 || res.P99ms <= 0 || len(res.ServerCores) != 1 {
+		if res.Requests == 0 || res.Errors != 0 || res.RPS <= 0 || res.P99ms <= 0 || len(res.ServerCores) != 1 ||
+			len(res.ServerGoroutines) != 1 || res.ServerGoroutines[0] <= 0 {
 			t.Errorf("%s: %+v", res.Scenario, res)
 		}
 	}

@@ -15,22 +15,28 @@ import (
 
 // result is one scenario's line of the table.
 type result struct {
-	Scenario    string         `json:"scenario"`
-	Concurrency int            `json:"concurrency"`
-	Rate        float64        `json:"rate,omitempty"`
-	Requests    int            `json:"requests"`
-	Seconds     float64        `json:"seconds"`
-	RPS         float64        `json:"rps"`
-	P50ms       float64        `json:"p50_ms"`
-	P99ms       float64        `json:"p99_ms"`
-	P999ms      float64        `json:"p999_ms"`
+	Scenario    string  `json:"scenario"`
+	Concurrency int     `json:"concurrency"`
+	Rate        float64 `json:"rate,omitempty"`
+	Requests    int     `json:"requests"`
+	Seconds     float64 `json:"seconds"`
+	RPS         float64 `json:"rps"`
+	P50ms       float64 `json:"p50_ms"`
+	P99ms       float64 `json:"p99_ms"`
+	P999ms      float64 `json:"p999_ms"`
+	// P99OKms is the p99 of the successful requests alone (under overload,
+	// of those admitted).
+	P99OKms     float64        `json:"p99_ok_ms"`
 	Errors      int            `json:"errors"`
 	FirstError  string         `json:"first_error,omitempty"`
 	Dropped     int            `json:"dropped,omitempty"`
 	Statuses    map[string]int `json:"statuses"`
 	ServerCores []float64      `json:"server_cores"`
 	ServerRSSMB []float64      `json:"server_rss_mb"`
-	LoadCores   float64        `json:"loadgen_cores"`
+	// ServerGoroutines are each instance's goroutines once the run ended
+	// (go_goroutines on its /metrics): across a long run they must not grow.
+	ServerGoroutines []int   `json:"server_goroutines"`
+	LoadCores        float64 `json:"loadgen_cores"`
 	// MachineCores is every process's CPU: the servers, Postgres, Redis,
 	// the fake and the load generator.
 	MachineCores float64 `json:"machine_cores"`
@@ -47,7 +53,7 @@ func newResult(name string, s shape, o outcome, cores, rss []float64, self float
 	}
 	return result{
 		Scenario: name, Concurrency: s.Concurrency, Rate: s.Rate, Requests: o.Requests, Seconds: o.Elapsed.Seconds(),
-		RPS: math.Round(o.rps()), P50ms: ms(o.quantile(.5)), P99ms: ms(o.quantile(.99)), P999ms: ms(o.quantile(.999)),
+		RPS: math.Round(o.rps()), P50ms: ms(o.quantile(.5)), P99ms: ms(o.quantile(.99)), P999ms: ms(o.quantile(.999)), P99OKms: ms(quantile(o.OK, .99)),
 		Errors: o.Errors, FirstError: o.FirstErr, Dropped: o.Dropped, Statuses: st,
 		ServerCores: cores, ServerRSSMB: rss, LoadCores: math.Round(self*100) / 100,
 	}
@@ -74,8 +80,11 @@ func printRow(r result) {
 		r.Scenario, conc, r.RPS, r.P50ms, r.P99ms, r.P999ms, r.Errors,
 		join(r.ServerCores, "%.2f")+" cores", join(r.ServerRSSMB, "%.0f")+" MB", r.LoadCores,
 		r.ServiceCores["postgres"], r.ServiceCores["redis-server"], r.ServiceCores["wxfake"], r.MachineCores)
+	if r.Dropped > 0 {
+		fmt.Printf("%16s %d requests not sent on time: the load generator could not keep the rate\n", "", r.Dropped)
+	}
 	if r.FirstError != "" {
-		fmt.Printf("%16s first error: %s\n", "", r.FirstError)
+		fmt.Printf("%16s first error: %s; p99 of the %d successes %.2f ms\n", "", r.FirstError, r.Requests-r.Errors, r.P99OKms)
 	}
 }
 

@@ -128,7 +128,30 @@ func (w *world) scenario(ctx context.Context, name string, s shape) (result, err
 	r := newResult(name, s, o, cores, rss, selfCores[0])
 	r.MachineCores = math.Round(total*100) / 100
 	r.ServiceCores = svc
+	for _, ops := range w.sys.ops {
+		r.ServerGoroutines = append(r.ServerGoroutines, goroutines(ops))
+	}
 	return r, nil
+}
+
+// goroutines reads go_goroutines from an operations listener (-1 when it
+// cannot).
+func goroutines(ops string) int {
+	resp, err := http.Get(ops + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for line := range strings.SplitSeq(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "go_goroutines "); ok {
+			var n float64
+			if _, err := fmt.Sscan(v, &n); err == nil {
+				return int(n)
+			}
+		}
+	}
+	return -1
 }
 
 // profile fetches a CPU profile of instance 1 for most of the run.
