@@ -5,7 +5,7 @@
 // separate process, closed loop (a number of clients) or open loop (a
 // request rate):
 //
-//	miniload bench [-tenants 10] [-users 1000] [-concurrency 32] [-duration 10s] [-instances 1]
+//	miniload bench [-tenants 10] [-users 1000] [-seed 0] [-concurrency 32] [-duration 10s] [-instances 1]
 //	               [-rate 0] [-sweep 1,4,16,64] [-sweep-duration 3s] [-out .dev/bench]
 //	miniload compare A.json B.json
 //
@@ -58,6 +58,7 @@ func usage() {
 type params struct {
 	Tenants       int           `json:"tenants"`
 	Users         int           `json:"users_per_tenant"`
+	Seed          int           `json:"seeded_per_tenant"`
 	Concurrency   int           `json:"concurrency"`
 	Duration      time.Duration `json:"duration_ns"`
 	Instances     int           `json:"instances"`
@@ -75,6 +76,7 @@ func bench(ctx context.Context, args []string) error {
 	p := params{}
 	fs.IntVar(&p.Tenants, "tenants", 10, "tenants")
 	fs.IntVar(&p.Users, "users", 1000, "users per tenant, each logged in once (the login-new scenario)")
+	fs.IntVar(&p.Seed, "seed", 0, "more users per tenant, inserted straight into Postgres (a large population without a login each)")
 	fs.IntVar(&p.Concurrency, "concurrency", 32, "closed-loop clients")
 	fs.DurationVar(&p.Duration, "duration", 10*time.Second, "length of each duration-bound scenario")
 	fs.IntVar(&p.Instances, "instances", 1, "server instances (clients are spread over them)")
@@ -125,7 +127,7 @@ func bench(ctx context.Context, args []string) error {
 	if err := w.seed(); err != nil {
 		return err
 	}
-	fmt.Printf("miniload: %d tenants x %d users, %d instance(s), %d cores, %s\n\n", p.Tenants, p.Users, p.Instances, runtime.NumCPU(), shapeText(p))
+	fmt.Printf("miniload: %d tenants x %d users (+%d seeded), %d instance(s), %d cores, %s\n\n", p.Tenants, p.Users, p.Seed, p.Instances, runtime.NumCPU(), shapeText(p))
 	printHeader()
 	for _, name := range append([]string{"login-new"}, p.Scenarios...) {
 		if name == "login-new" && len(rep.Results) > 0 {

@@ -41,7 +41,7 @@ func TestBenchEndToEnd(t *testing.T) {
 		}
 	}
 	out := t.TempDir()
-	err := bench(context.Background(), []string{"-tenants", "2", "-users", "40", "-concurrency", "4", "-duration", "1s",
+	err := bench(context.Background(), []string{"-tenants", "2", "-users", "40", "-seed", "50", "-concurrency", "4", "-duration", "1s",
 		"-sweep", "2", "-sweep-duration", "1s", "-server", filepath.Join(bin, "miniauth"), "-wxfake", filepath.Join(bin, "wxfake"), "-out", out})
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -63,6 +64,11 @@ func (w *world) seed() error {
 		return fmt.Errorf("tenants: %w", err)
 	}
 	w.tenants = ts
+	if w.p.Seed > 0 {
+		if err := w.sys.seedUsers(context.Background(), ts, "u", w.p.Users, w.p.Seed); err != nil {
+			return fmt.Errorf("seed: %w", err)
+		}
+	}
 	return w.signInConsole()
 }
 
@@ -77,7 +83,7 @@ func (w *world) scenario(ctx context.Context, name string, s shape) (result, err
 	want := http.StatusOK
 	switch name {
 	case "login-new":
-		codes, err := w.loginCodes("u", w.p.Users)
+		codes, err := w.loginCodes("u", w.p.Users, w.p.Users)
 		if err != nil {
 			return result{}, err
 		}
@@ -91,7 +97,7 @@ func (w *world) scenario(ctx context.Context, name string, s shape) (result, err
 		if s.Rate > 0 {
 			need = int(s.Rate*s.Duration.Seconds()) + 1000
 		}
-		codes, err := w.loginCodes("u", need/len(w.tenants)+1)
+		codes, err := w.loginCodes("u", need/len(w.tenants)+1, w.p.Users+w.p.Seed)
 		if err != nil {
 			return result{}, err
 		}
@@ -186,16 +192,24 @@ type loginCode struct {
 	code   string
 }
 
-// loginCodes mints perTenant codes for the users prefix0, prefix1, ... of
-// every tenant, interleaved.
-func (w *world) loginCodes(prefix string, perTenant int) ([]loginCode, error) {
+// loginCodes mints perTenant codes for users among prefix0 ...
+// prefix(population-1) of every tenant, interleaved: all of them in order
+// when perTenant covers them (login-new), else runs from random places, so
+// returning logins spread over the whole population (seeded users
+// included).
+func (w *world) loginCodes(prefix string, perTenant, population int) ([]loginCode, error) {
 	perTenant = max(1, perTenant)
 	all := make([][]string, len(w.tenants))
 	for i, t := range w.tenants {
-		// Past the tenant's users, the same users log in again.
+		// Runs of consecutive users from random places, so a large
+		// population is touched all over, not only at its start; users log
+		// in again as often as the runs fall on them.
 		for len(all[i]) < perTenant {
-			first := len(all[i]) % w.p.Users
-			cs, err := w.sys.codes(t, prefix, first, min(100000, w.p.Users-first, perTenant-len(all[i])))
+			first := len(all[i]) % population
+			if perTenant < population {
+				first = rand.IntN(population)
+			}
+			cs, err := w.sys.codes(t, prefix, first, min(1000, population-first, perTenant-len(all[i])))
 			if err != nil {
 				return nil, err
 			}

@@ -18,7 +18,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/miniauth/miniauth/auth/wechat/fake"
 )
 
 // system is a whole miniauth installation started for one benchmark: a
@@ -28,6 +31,7 @@ type system struct {
 	dir      string // logs and the like
 	adminURL string
 	db       string
+	dbURL    string // the benchmark database
 	env      []string
 	wxURL    string
 	urls     []string // one per instance
@@ -80,6 +84,7 @@ func start(ctx context.Context, server, wxfake string, instances int) (*system, 
 		return s, err
 	}
 	u.Path = "/" + s.db
+	s.dbURL = u.String()
 
 	wxPort, err := freePort()
 	if err != nil {
@@ -288,6 +293,39 @@ func (s *system) createTenants(n int) ([]tenant, error) {
 		out = append(out, t)
 	}
 	return out, nil
+}
+
+// seedUsers inserts n users per tenant straight into Postgres, the users
+// prefix+first ... prefix+(first+n-1) with the openids the fake gives
+// them, so a large population exists without a login each.
+func (s *system) seedUsers(ctx context.Context, tenants []tenant, prefix string, first, n int) error {
+	conn, err := pgx.Connect(ctx, s.dbURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	for _, t := range tenants {
+		var id int64
+		if err := conn.QueryRow(ctx, `SELECT id FROM tenants WHERE slug = $1`, t.Slug).Scan(&id); err != nil {
+			return err
+		}
+		i := 0
+		_, err := conn.CopyFrom(ctx, pgx.Identifier{"users"}, []string{"tenant_id", "id", "openid"},
+			pgx.CopyFromFunc(func() ([]any, error) {
+				if i == n {
+					return nil, nil
+				}
+				uid, err := uuid.NewV7()
+				row := []any{id, uid, fake.OpenIDOf(t.AppID, prefix+strconv.Itoa(first+i))}
+				i++
+				return row, err
+			}))
+		if err != nil {
+			return fmt.Errorf("seed %s: %w", t.Slug, err)
+		}
+	}
+	_, err = conn.Exec(ctx, `ANALYZE users`)
+	return err
 }
 
 // codes mints n login codes for users prefix+first... of t.

@@ -158,9 +158,11 @@ func (s *Server) MintPhoneCode(appID, phone string) string {
 
 // OpenID is the openid user has in appID: 28 characters starting with "o",
 // the same on every call and every run.
-func (s *Server) OpenID(appID, user string) string {
-	return derivedID("openid", appID, user)
-}
+func (s *Server) OpenID(appID, user string) string { return OpenIDOf(appID, user) }
+
+// OpenIDOf is the openid every fake gives user in appID, for tools that
+// seed users the fake will then recognise (cmd/miniload).
+func OpenIDOf(appID, user string) string { return derivedID("openid", appID, user) }
 
 // UnionID is the unionid user has through appID, or "" when the app is
 // unknown or not bound to an Open Platform account.
