@@ -3,6 +3,7 @@
 #   make test           go vet + go test -race against real Postgres and Redis
 #   make bench          the whole system under load: one table, JSON and a chart in .dev/bench (cmd/miniload)
 #   make bench-go       the go test benchmarks beside the code
+#   make soak           faults under load: Postgres, Redis, WeChat and an instance fail in turn (cmd/miniload faults)
 #   make services-stop  stop the private Postgres/Redis that make run/test may have started
 #   make lint-openapi   lint admin/api/openapi.json with Redocly CLI (redocly.yaml; needs npx)
 #   make generate       regenerate the templ views' *_templ.go files (committed)
@@ -31,12 +32,12 @@ SERVICES_ENV = svc_env=$$(bash $(SERVICES) env); eval "$$svc_env"; export DATABA
 RACE = $$(if [[ "$$($(GO) env CGO_ENABLED)" == 1 ]] && command -v "$$($(GO) env CC | awk '{print $$1}')" >/dev/null 2>&1; \
 	then echo -race; else echo 'make: no C compiler for cgo, running tests without -race' >&2; fi)
 
-.PHONY: check-sdk-types check-deploy install-dry-run all build run test bench bench-compare bench-go fmt vet lint-openapi generate check-generated clean services-env services-stop help
+.PHONY: check-sdk-types check-deploy install-dry-run all build run test bench bench-compare bench-go soak fmt vet lint-openapi generate check-generated clean services-env services-stop help
 
 all: build
 
 help:
-	@echo 'targets: build run test bench bench-compare bench-go fmt vet lint-openapi generate check-generated check-sdk-types check-deploy install-dry-run clean services-env services-stop'
+	@echo 'targets: build run test bench bench-compare bench-go soak fmt vet lint-openapi generate check-generated check-sdk-types check-deploy install-dry-run clean services-env services-stop'
 
 build:
 	$(GO) build ./...
@@ -72,6 +73,18 @@ bench: build
 # Two runs' JSON side by side: make bench-compare A=old.json B=new.json
 bench-compare: build
 	bin/miniload compare $(A) $(B)
+
+# Faults under load (cmd/miniload faults): a private Postgres and Redis it
+# starts itself, the fake WeChat API and three instances under a steady mixed
+# load while Redis, Postgres, the pool, WeChat and one instance fail in turn,
+# SOAK_CYCLES times; it fails when a client saw what the failure policy does
+# not allow, recovery took over 5 s, goroutines grew or an invariant broke.
+# make test runs a short one (TestFaultsEndToEnd).
+SOAK_OUTAGE ?= 10s
+SOAK_CYCLES ?= 3
+SOAK_ARGS   ?=
+soak: build
+	bin/miniload faults -outage $(SOAK_OUTAGE) -cycles $(SOAK_CYCLES) $(SOAK_ARGS)
 
 # The go test benchmarks beside the code.
 bench-go:

@@ -92,12 +92,22 @@ func InternalError(err error) *Problem {
 		"The server could not complete the request.").WithInternal(err)
 }
 
+// Unexpected is the answer for an error no surface mapped: 503 when a
+// dependency was down or too slow (Unavailable), else 500 (InternalError).
+func Unexpected(err error) *Problem {
+	if dependencyDown(err) {
+		return Unavailable(err)
+	}
+	return InternalError(err)
+}
+
 // Abort writes err as a problem response and stops the handler chain.
-// Errors that are not a *Problem become a 500 whose cause is logged.
+// Errors that are not a *Problem become Unexpected's answer, whose cause
+// is logged.
 func Abort(c *gin.Context, err error) {
 	var p *Problem
 	if !errors.As(err, &p) {
-		p = InternalError(err)
+		p = Unexpected(err)
 	}
 	if p.Internal != nil || p.Status >= 500 {
 		_ = c.Error(err)

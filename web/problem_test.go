@@ -1,15 +1,20 @@
 package web_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/miniauth/miniauth/web"
 )
@@ -38,6 +43,11 @@ func TestAbortWritesProblem(t *testing.T) {
 		{"not found", web.NewProblem(404, "tenant_not_found", "No such tenant."), 404, "tenant_not_found", "", false},
 		{"wrapped problem", errors.Join(errors.New("context"), web.NewProblem(401, "invalid_token", "x")), 401, "invalid_token", "", false},
 		{"plain error becomes 500", errors.New(secret), 500, "internal_error", "", true},
+		{"a statement timeout becomes 503", fmt.Errorf("load user: %w", &pgconn.PgError{Code: "57014", Message: secret}), 503, "unavailable", "1", true},
+		{"Postgres shutting down becomes 503", &pgconn.PgError{Code: "57P01", Message: secret}, 503, "unavailable", "1", true},
+		{"a lost connection becomes 503", fmt.Errorf("%s: %w", secret, &net.OpError{Op: "read", Err: syscall.ECONNRESET}), 503, "unavailable", "1", true},
+		{"the request deadline becomes 503", fmt.Errorf("acquire: %w", context.DeadlineExceeded), 503, "unavailable", "1", true},
+		{"a constraint violation stays 500", &pgconn.PgError{Code: "23505", Message: secret}, 500, "internal_error", "", true},
 		{"problem with internal cause", web.NewProblem(502, "wechat_unavailable", "WeChat is unavailable.").WithInternal(errors.New(secret)), 502, "wechat_unavailable", "", true},
 		{"429 always has Retry-After", web.NewProblem(429, "rate_limited", "Slow down."), 429, "rate_limited", "1", false},
 		{"Retry-After rounds up", func() error {

@@ -141,7 +141,7 @@ func problemFor(err error) *web.Problem {
 	case errors.Is(err, admin.ErrUnauthorized):
 		return web.NewProblem(http.StatusUnauthorized, "unauthorized", "A valid API key is required.")
 	}
-	return web.InternalError(err)
+	return web.Unexpected(err)
 }
 
 var errForbidden = web.NewProblem(http.StatusForbidden, "forbidden", "This API key may not do that.")

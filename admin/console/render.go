@@ -150,7 +150,11 @@ func (h *Handler) fail(c *gin.Context, err error) {
 		h.errorPage(c, http.StatusBadRequest, v.Error())
 	default:
 		h.Log.ErrorContext(c.Request.Context(), "console request failed", "err", err)
-		h.errorPage(c, http.StatusInternalServerError, "")
+		p := web.Unexpected(err)
+		if p.RetryAfter > 0 {
+			c.Header("Retry-After", retryAfter(p.RetryAfter))
+		}
+		h.errorPage(c, p.Status, "")
 	}
 }
 

@@ -90,7 +90,7 @@ func problemFor(err error) *web.Problem {
 	case errors.Is(err, auth.ErrUserNotFound):
 		return web.NewProblem(http.StatusUnauthorized, "invalid_token", "The user of this token no longer exists.")
 	}
-	return web.InternalError(err)
+	return web.Unexpected(err)
 }
 
 // china is UTC+8, where WeChat's daily quotas reset; it keeps no daylight

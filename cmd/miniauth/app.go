@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -67,12 +68,18 @@ func redisOptions(raw string) (*redis.UniversalOptions, error) {
 	return &redis.UniversalOptions{Addrs: addrs, IsClusterMode: len(addrs) > 1, ContextTimeoutEnabled: true}, nil
 }
 
-func openDB(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
+// openDB opens the pool of cfg.DatabaseURL. A statement timeout, when not
+// 0 and not already set in the URL, applies to every statement of the pool:
+// serving requests set one, the CLI's long jobs (migrations, resealing) not.
+func openDB(ctx context.Context, cfg Config, statementTimeout time.Duration) (*pgxpool.Pool, error) {
 	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
 	pcfg.ConnConfig.RuntimeParams["application_name"] = "miniauth"
+	if _, set := pcfg.ConnConfig.RuntimeParams["statement_timeout"]; !set && statementTimeout > 0 {
+		pcfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(statementTimeout.Milliseconds(), 10)
+	}
 	// pgxpool's default (the larger of 4 and the CPU count) is too few for
 	// requests that wait on WeChat between queries; pool_max_conns in the
 	// URL still wins.
@@ -92,7 +99,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
-	db, err := openDB(ctx, cfg)
+	db, err := openDB(ctx, cfg, cfg.StatementTimeout)
 	if err != nil {
 		return nil, err
 	}

@@ -37,6 +37,9 @@ type Config struct {
 	// AdmissionWait is how long one past it waits before 503 overloaded.
 	MaxInFlight   int
 	AdmissionWait time.Duration
+	// StatementTimeout bounds each SQL statement of the serving pool, so a
+	// stuck query or lock frees its connection (0: no bound).
+	StatementTimeout time.Duration
 	// MetricsTenants is how many tenants get series of their own in
 	// /metrics; the rest are counted together as tenant="_other".
 	MetricsTenants int
@@ -125,7 +128,10 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	if c.AdmissionWait, err = durationEnv(getenv, "MINIAUTH_ADMISSION_WAIT", 100*time.Millisecond, 0, 10*time.Second, "a duration up to 10s, e.g. 100ms"); err != nil {
 		return c, err
 	}
-	if c.BreakerOpenFor, err = durationEnv(getenv, "MINIAUTH_WECHAT_BREAKER_OPEN", 10*time.Second, 100*time.Millisecond, 10*time.Minute, "a duration from 100ms to 10m, e.g. 10s"); err != nil {
+	if c.BreakerOpenFor, err = durationEnv(getenv, "MINIAUTH_WECHAT_BREAKER_OPEN", 3*time.Second, 100*time.Millisecond, 10*time.Minute, "a duration from 100ms to 10m, e.g. 3s"); err != nil {
+		return c, err
+	}
+	if c.StatementTimeout, err = durationEnv(getenv, "MINIAUTH_DB_STATEMENT_TIMEOUT", 5*time.Second, 0, 10*time.Minute, "a duration up to 10m, e.g. 5s"); err != nil {
 		return c, err
 	}
 	if c.QRLoginTTL, err = durationEnv(getenv, "MINIAUTH_QR_LOGIN_TTL", 3*time.Minute, 10*time.Second, 30*time.Minute, "a duration from 10s to 30m, e.g. 3m"); err != nil {

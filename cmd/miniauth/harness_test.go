@@ -134,6 +134,8 @@ func setup(t testing.TB, opts ...setupOption) *testBundle {
 		MetricsTenants: 10000,
 		// Admission control as in production, far above what a test offers.
 		MaxInFlight: 512, AdmissionWait: 100 * time.Millisecond,
+		// The production bound on each statement.
+		StatementTimeout: 5 * time.Second,
 	}
 	for _, o := range opts {
 		o(&cfg)

@@ -90,7 +90,7 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 }
 
 func cmdMigrate(ctx context.Context, cfg Config, log *slog.Logger) error {
-	db, err := openDB(ctx, cfg)
+	db, err := openDB(ctx, cfg, 0)
 	if err != nil {
 		return err
 	}
@@ -209,7 +209,7 @@ func cmdAPIKeyCreate(ctx context.Context, cfg Config, log *slog.Logger, args []s
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	db, err := openDB(ctx, cfg)
+	db, err := openDB(ctx, cfg, 0)
 	if err != nil {
 		return err
 	}
@@ -246,7 +246,7 @@ func cmdAdminCreate(ctx context.Context, cfg Config, log *slog.Logger, args []st
 		return fmt.Errorf("read password from stdin: %w", err)
 	}
 	password := strings.TrimRight(line, "\r\n")
-	db, err := openDB(ctx, cfg)
+	db, err := openDB(ctx, cfg, 0)
 	if err != nil {
 		return err
 	}
@@ -271,7 +271,7 @@ func cmdAdminCreate(ctx context.Context, cfg Config, log *slog.Logger, args []st
 // moving the old key to MINIAUTH_PREVIOUS_MASTER_KEYS; when it reports
 // nothing left, the old key can go.
 func cmdReseal(ctx context.Context, cfg Config, log *slog.Logger) error {
-	db, err := openDB(ctx, cfg)
+	db, err := openDB(ctx, cfg, 0)
 	if err != nil {
 		return err
 	}

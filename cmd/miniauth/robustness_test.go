@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -71,5 +72,46 @@ func TestUserAgentTextThatPostgresRefuses(t *testing.T) {
 		if r.Status != http.StatusOK {
 			t.Errorf("login with User-Agent %q: %d %s", ua, r.Status, r.Body)
 		}
+	}
+}
+
+// TestStatementTimeout: a lock held elsewhere stalls every statement on
+// the sessions; the statement timeout frees the connections, the clients
+// get 503 unavailable with Retry-After, and nothing was written: once the
+// lock is gone the same refresh token still works and the refused login's
+// user does not exist.
+func TestStatementTimeout(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *Config) { c.StatementTimeout = 300 * time.Millisecond })
+	tt := b.createTenant("stuck", nil)
+	alice := b.login(nil, tt, "alice")
+
+	ctx := context.Background()
+	tx, err := b.db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `LOCK TABLE sessions, refresh_tokens IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	for what, r := range map[string]response{
+		"refresh": sessRefresh(t, b.srv, tt.Slug, alice.RefreshToken),
+		"login":   loginPost(t, b, tt.Slug, b.wx.MintCode(tt.AppID, "bob")),
+	} {
+		wantStatus(t, what+" while the sessions are locked", r, http.StatusServiceUnavailable, "unavailable")
+		if r.Header.Get("Retry-After") != "1" {
+			t.Fatalf("%s: Retry-After %q", what, r.Header.Get("Retry-After"))
+		}
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sessRefreshOK(t, b.srv, tt.Slug, alice.RefreshToken)
+	if n := mgmtCount(t, b, `SELECT count(*) FROM users WHERE openid = $1`, b.wx.OpenID(tt.AppID, "bob")); n != 0 {
+		t.Fatalf("the refused login left %d user rows", n)
+	}
+	if logs := b.logs.String(); !strings.Contains(logs, "57014") && !strings.Contains(logs, "statement timeout") {
+		t.Fatalf("the cause is not logged:\n%s", logs)
 	}
 }

@@ -8,10 +8,14 @@
 //	miniload bench [-tenants 10] [-users 1000] [-seed 0] [-concurrency 32] [-duration 10s] [-instances 1]
 //	               [-rate 0] [-sweep 1,4,16,64] [-sweep-duration 3s] [-out .dev/bench]
 //	miniload compare A.json B.json
+//	miniload faults [-instances 3] [-clients 24] [-outage 10s] [-settle 5s] [-cycles 1] [-faults redis,postgres,...]
 //
 // It prints one table (requests/s, p50, p99, p99.9, errors, the servers'
 // CPU and RSS, its own CPU) and writes the results as JSON and a chart of
-// throughput and p99 against concurrency as SVG.
+// throughput and p99 against concurrency as SVG. faults runs the system on
+// a private Postgres and Redis under a steady load while they, the fake
+// WeChat API and one instance fail in turn (make soak), and checks what
+// clients saw against the failure policy.
 package main
 
 import (
@@ -40,6 +44,8 @@ func main() {
 		err = bench(ctx, os.Args[2:])
 	case "compare":
 		err = compare(os.Args[2:])
+	case "faults":
+		err = faults(ctx, os.Args[2:])
 	default:
 		usage()
 	}
@@ -50,7 +56,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: miniload bench [flags] | miniload compare A.json B.json (miniload bench -h for the flags)")
+	fmt.Fprintln(os.Stderr, "usage: miniload bench [flags] | miniload compare A.json B.json | miniload faults [flags] (-h for the flags)")
 	os.Exit(2)
 }
 
@@ -106,7 +112,7 @@ func bench(ctx context.Context, args []string) error {
 		return errors.New("-tenants, -users, -concurrency and -instances must be at least 1")
 	}
 
-	sys, err := start(ctx, *server, *wxfake, p.Instances)
+	sys, err := start(ctx, *server, *wxfake, p.Instances, os.Getenv("DATABASE_URL"), os.Getenv("REDIS_URL"))
 	if sys != nil {
 		defer sys.stop(*keep)
 		if *keep {

@@ -59,9 +59,10 @@ func randomBase64(n int) string {
 	return base64.StdEncoding.EncodeToString(b)
 }
 
-// start brings the system up; stop must be called whatever it returns.
-func start(ctx context.Context, server, wxfake string, instances int) (*system, error) {
-	dbURL, redisURL := os.Getenv("DATABASE_URL"), os.Getenv("REDIS_URL")
+// start brings the system up on the Postgres of dbURL and the Redis of
+// redisURL, each server with extra in its environment; stop must be called
+// whatever it returns.
+func start(ctx context.Context, server, wxfake string, instances int, dbURL, redisURL string, extra ...string) (*system, error) {
 	if dbURL == "" || redisURL == "" {
 		return nil, fmt.Errorf("DATABASE_URL and REDIS_URL are required (make bench finds or starts Postgres and Redis)")
 	}
@@ -115,6 +116,7 @@ func start(ctx context.Context, server, wxfake string, instances int) (*system, 
 		"MINIAUTH_LOG_LEVEL=info",
 		"MINIAUTH_ENV=production",
 	)
+	s.env = append(s.env, extra...)
 	if out, err := run(ctx, s.env, nil, server, "migrate"); err != nil {
 		return s, fmt.Errorf("miniauth migrate: %w\n%s", err, out)
 	}
@@ -137,9 +139,13 @@ func start(ctx context.Context, server, wxfake string, instances int) (*system, 
 			return s, err
 		}
 		base := fmt.Sprintf("http://127.0.0.1:%d", port)
+		if i == 0 {
+			// One public URL for every instance, as behind a load balancer:
+			// it is the tokens' issuer, and the console's origin.
+			s.env = append(s.env, "MINIAUTH_PUBLIC_URL="+base)
+		}
 		env := append(append([]string(nil), s.env...),
-			fmt.Sprintf("MINIAUTH_ADDR=127.0.0.1:%d", port), fmt.Sprintf("MINIAUTH_OPS_ADDR=127.0.0.1:%d", ops),
-			"MINIAUTH_PUBLIC_URL="+base)
+			fmt.Sprintf("MINIAUTH_ADDR=127.0.0.1:%d", port), fmt.Sprintf("MINIAUTH_OPS_ADDR=127.0.0.1:%d", ops))
 		cmd, err := spawn(filepath.Join(dir, fmt.Sprintf("miniauth-%d.log", i+1)), env, server, "serve")
 		if err != nil {
 			return s, err

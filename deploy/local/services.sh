@@ -3,7 +3,9 @@
 #
 #   services.sh env     make sure Postgres and Redis answer, then print
 #                       `export DATABASE_URL=...` / `export REDIS_URL=...` on stdout
-#   services.sh stop    stop the private instances this script started under .dev/
+#   services.sh stop [postgres|redis]
+#                       stop the private instances this script started under .dev/
+#                       (one of them when named; `env` starts it again)
 #   services.sh status  say which private instances run
 #
 # Typical use:  eval "$(deploy/local/services.sh env)"
@@ -162,13 +164,13 @@ apt_install() {
 
 # pg_dir: where the private cluster lives. Normally .dev/pg; when we are root and the
 # postgres system user cannot reach .dev (e.g. the checkout is under /root), a directory
-# under /var/tmp keyed by the checkout path. Deterministic, so `env` and `stop` agree.
+# under /var/tmp keyed by the .dev path. Deterministic, so `env` and `stop` agree.
 pg_dir() {
 	local d=$DEV_DIR/pg sum
 	if is_root && id postgres >/dev/null 2>&1; then
 		mkdir -p "$DEV_DIR"
 		if ! (cd / && runuser -u postgres -- test -x "$DEV_DIR") 2>/dev/null; then
-			sum=$(printf '%s' "$ROOT" | cksum | cut -d' ' -f1)
+			sum=$(printf '%s' "$DEV_DIR" | cksum | cut -d' ' -f1)
 			d=/var/tmp/miniauth-dev-pg-$sum
 		fi
 	fi
@@ -423,9 +425,9 @@ ensure_redis() {
 
 usage() {
 	cat >&2 <<-EOF
-		usage: $0 env|stop|status
+		usage: $0 env|stop [postgres|redis]|status
 		  env     ensure PostgreSQL and Redis answer; print export lines for DATABASE_URL, REDIS_URL
-		  stop    stop the private instances started by this script
+		  stop    stop the private instances started by this script (or only the one named)
 		  status  show whether private instances run
 	EOF
 }
@@ -442,8 +444,15 @@ main() {
 		printf 'export REDIS_URL=%s\n' "$(shquote "$RD_URL")"
 		;;
 	stop)
-		stop_private_pg
-		stop_private_redis
+		case ${2:-} in
+		"") stop_private_pg && stop_private_redis ;;
+		postgres) stop_private_pg ;;
+		redis) stop_private_redis ;;
+		*)
+			usage
+			exit 2
+			;;
+		esac
 		;;
 	status)
 		status_private_pg

@@ -150,13 +150,18 @@ function createClient(options) {
     function attempt(token) {
       return send(method, url, opts.data, Object.assign({}, opts.header || {}, { Authorization: "Bearer " + token }));
     }
+    var used;
     return accessToken()
-      .then(attempt)
+      .then(function (token) { used = token; return attempt(token); })
       .then(function (res) {
         if (res.statusCode !== 401) return res;
         var err = problemOf(res);
         if (err.code !== "invalid_token") return res;
-        return refresh().then(function (s) { return attempt(s.accessToken); });
+        // A refresh that finished while this request was on its way has
+        // already replaced the token: retry with it rather than rotate again.
+        var s = load();
+        if (s && s.accessToken && s.accessToken !== used) return attempt(s.accessToken);
+        return refresh().then(function (n) { return attempt(n.accessToken); });
       })
       .then(function (res) {
         if (res.statusCode === 403) {
