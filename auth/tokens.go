@@ -153,6 +153,10 @@ func (t *Tokens) verify(rt *tenant.Runtime, raw string) (*Claims, string, error)
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithTimeFunc(t.now),
+		// The last character of a base64url segment has bits no byte
+		// uses; without strict decoding a token verifies with them set,
+		// so one signed token would have many spellings.
+		jwt.WithStrictDecoding(),
 	)
 	_, err := parser.ParseWithClaims(raw, claims, func(tok *jwt.Token) (any, error) {
 		if typ, _ := tok.Header["typ"].(string); typ != "at+jwt" {

@@ -62,21 +62,20 @@ func DecryptData(sessionKey, encryptedData, iv, appID string) (json.RawMessage, 
 	if !ok {
 		return nil, fmt.Errorf("%w: bad padding", ErrSessionKeyStale)
 	}
-	var doc struct {
-		Watermark *struct {
-			AppID string `json:"appid"`
-		} `json:"watermark"`
-	}
 	// Not JSON: a wrong key whose output happened to end in valid padding.
 	// JSON, but not an object: the key is right (a wrong one practically
 	// never yields JSON), so the payload is simply not WeChat's user data.
 	if !json.Valid(plain) {
 		return nil, fmt.Errorf("%w: plaintext is not JSON", ErrSessionKeyStale)
 	}
+	// Maps, not a struct: member names match exactly, as they do for the
+	// client reading the answer ("WATERMARK" would fill a struct's field).
+	var doc, watermark map[string]json.RawMessage
+	var wmAppID string
 	if bytes.TrimSpace(plain)[0] != '{' || json.Unmarshal(plain, &doc) != nil {
 		return nil, ErrForeignData
 	}
-	if doc.Watermark == nil || doc.Watermark.AppID != appID {
+	if json.Unmarshal(doc["watermark"], &watermark) != nil || json.Unmarshal(watermark["appid"], &wmAppID) != nil || wmAppID != appID {
 		return nil, ErrForeignData
 	}
 	return json.RawMessage(plain), nil

@@ -64,16 +64,19 @@ func DecodeJSONBytes(body []byte, dst any) error {
 		return BadRequest("The request body must be a single JSON object.")
 	}
 	// Postgres text cannot hold NUL: refuse it here, once, for every field.
+	// Only JSON's escape can put a NUL in a string; the escape found is a
+	// hint, since "\\u0000" is a backslash and text: the decoded value decides.
 	if bytes.Contains(body, []byte(`\u0000`)) {
-		field := nulField(reflect.ValueOf(dst), "")
-		return BadRequest("The request body is invalid.", FieldError{Field: field, Message: "must not contain NUL characters"})
+		if field, ok := nulField(reflect.ValueOf(dst), ""); ok {
+			return BadRequest("The request body is invalid.", FieldError{Field: field, Message: "must not contain NUL characters"})
+		}
 	}
 	return nil
 }
 
 // nulField names the first string field of v (by its JSON path) that
-// holds a NUL character.
-func nulField(v reflect.Value, path string) string {
+// holds a NUL character; ok is false when none does.
+func nulField(v reflect.Value, path string) (field string, ok bool) {
 	switch v.Kind() {
 	case reflect.Pointer, reflect.Interface:
 		if !v.IsNil() {
@@ -81,7 +84,7 @@ func nulField(v reflect.Value, path string) string {
 		}
 	case reflect.String:
 		if strings.ContainsRune(v.String(), 0) {
-			return path
+			return path, true
 		}
 	case reflect.Struct:
 		for i := 0; i < v.NumField(); i++ {
@@ -93,27 +96,31 @@ func nulField(v reflect.Value, path string) string {
 			if f.Anonymous {
 				name = ""
 			}
-			if p := nulField(v.Field(i), join(path, name)); p != "" {
-				return p
+			if p, ok := nulField(v.Field(i), join(path, name)); ok {
+				return p, true
 			}
 		}
 	case reflect.Map:
 		for _, k := range v.MapKeys() {
 			if strings.ContainsRune(k.String(), 0) {
-				return path
+				return path, true
 			}
-			if p := nulField(v.MapIndex(k), join(path, k.String())); p != "" {
-				return p
+			if p, ok := nulField(v.MapIndex(k), join(path, k.String())); ok {
+				return p, true
 			}
 		}
 	case reflect.Slice, reflect.Array:
+		// Raw JSON keeps its escapes, and jsonb refuses this one too.
+		if v.Type() == reflect.TypeFor[json.RawMessage]() {
+			return path, bytes.Contains(v.Bytes(), []byte(`\u0000`))
+		}
 		for i := 0; i < v.Len(); i++ {
-			if p := nulField(v.Index(i), fmt.Sprintf("%s[%d]", path, i)); p != "" {
-				return p
+			if p, ok := nulField(v.Index(i), fmt.Sprintf("%s[%d]", path, i)); ok {
+				return p, true
 			}
 		}
 	}
-	return ""
+	return "", false
 }
 
 func join(path, name string) string {

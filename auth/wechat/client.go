@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -159,7 +160,8 @@ func (c *Client) StableToken(ctx context.Context, appID, secret string, forceRef
 	if err := c.call(ctx, op, http.MethodPost, "/cgi-bin/stable_token", nil, body, &out, secret); err != nil {
 		return AccessToken{}, err
 	}
-	if out.AccessToken == "" || out.ExpiresIn <= 0 {
+	// A lifetime longer than a time.Duration holds would wrap around.
+	if out.AccessToken == "" || out.ExpiresIn <= 0 || out.ExpiresIn > int64(math.MaxInt64/time.Second) {
 		return AccessToken{}, unavailable(op, "answer without access_token or expires_in")
 	}
 	return AccessToken{Token: out.AccessToken, ExpiresIn: time.Duration(out.ExpiresIn) * time.Second}, nil
