@@ -73,6 +73,12 @@ func TestComposeServices(t *testing.T) {
 		if strings.Contains(s.Image, "wxfake") || strings.Contains(strings.Join(s.Command, " "), "wxfake") {
 			t.Errorf("service %s runs the fake WeChat API; it has no place in this stack", name)
 		}
+		// Third-party images are pinned to a release: a moving tag changes
+		// what runs without a change here.
+		if _, tag, _ := strings.Cut(s.Image, ":"); !strings.HasPrefix(s.Image, "miniauth") &&
+			(tag == "" || tag == "latest" || !strings.ContainsAny(tag, ".")) {
+			t.Errorf("service %s runs %q: pin the image to a release (name:1.2.3)", name, s.Image)
+		}
 	}
 
 	pg := service(t, p, "postgres")
