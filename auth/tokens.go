@@ -162,6 +162,14 @@ func (t *Tokens) verify(rt *tenant.Runtime, raw string) (*Claims, string, error)
 		if typ, _ := tok.Header["typ"].(string); typ != "at+jwt" {
 			return nil, errors.New("typ is not at+jwt")
 		}
+		// Our tokens carry alg, typ and kid only. Anything else (crit,
+		// jku, x5u, jwk, x5c...) asks the verifier for something it does
+		// not do, so it is refused rather than ignored (RFC 7515 4.1.11).
+		for h := range tok.Header {
+			if h != "alg" && h != "typ" && h != "kid" {
+				return nil, fmt.Errorf("header %q is not accepted", h)
+			}
+		}
 		kid, _ = tok.Header["kid"].(string)
 		key, ok := rt.VerifyKeyFor(kid, t.now())
 		if !ok {
