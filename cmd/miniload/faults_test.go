@@ -66,7 +66,11 @@ func TestFaultsEndToEnd(t *testing.T) {
 		}
 	}
 	out := t.TempDir()
-	err := faults(context.Background(), []string{"-outage", "3s", "-settle", "1s", "-clients", "12",
+	// Few clients and a roomy WeChat timeout: make test shares the cores
+	// with every other package, and a starved probe must not look like a
+	// slow recovery.
+	err := faults(context.Background(), []string{"-outage", "3s", "-settle", "1s", "-clients", "6", "-think", "20ms",
+		"-wechat-timeout", "2s",
 		"-server", filepath.Join(bin, "miniauth"), "-wxfake", filepath.Join(bin, "wxfake"),
 		"-services", "../../deploy/local/services.sh", "-out", out})
 	if err != nil {
@@ -106,7 +110,7 @@ func TestFaultsEndToEnd(t *testing.T) {
 			t.Errorf("%s: no client saw %s: %v", fault, want, ph.Seen)
 		}
 	}
-	if rep.Users < 12 || rep.Requests < 1000 || len(rep.Failures) != 0 || !strings.Contains(rep.Phases[len(rep.Phases)-1].Note, "exited 0") {
+	if rep.Users < 6 || rep.Requests < 1000 || len(rep.Failures) != 0 || !strings.Contains(rep.Phases[len(rep.Phases)-1].Note, "exited 0") {
 		t.Fatalf("report: %d users, %d requests, failures %v, sigterm %q", rep.Users, rep.Requests, rep.Failures, rep.Phases[len(rep.Phases)-1].Note)
 	}
 }
