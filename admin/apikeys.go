@@ -80,7 +80,7 @@ func hashKey(key string) []byte {
 func (s *APIKeys) Create(ctx context.Context, name string, role Role, tenantSlug string) (APIKey, string, error) {
 	var v tenant.ValidationError
 	name = strings.TrimSpace(name)
-	if name == "" || utf8.RuneCountInString(name) > 100 {
+	if name == "" || utf8.RuneCountInString(name) > 100 || !tenant.Storable(name) {
 		v.Fields = append(v.Fields, tenant.FieldError{Field: "name", Message: "must be 1-100 characters"})
 	}
 	if _, ok := ParseRole(string(role)); !ok {

@@ -27,7 +27,7 @@ func (n NewBan) target(tenantID int64, now time.Time) (kind, target string, err 
 	if set != 1 {
 		return "", "", tenant.Invalid("user_id", "exactly one of user_id, openid and ip is required")
 	}
-	if r := strings.TrimSpace(n.Reason); r == "" || utf8.RuneCountInString(r) > 500 || !storable(r) {
+	if r := strings.TrimSpace(n.Reason); r == "" || utf8.RuneCountInString(r) > 500 || !tenant.Storable(r) {
 		return "", "", tenant.Invalid("reason", "is required, at most 500 characters")
 	}
 	if n.ExpiresAt != nil && !n.ExpiresAt.After(now) {
@@ -43,7 +43,7 @@ func (n NewBan) target(tenantID int64, now time.Time) (kind, target string, err 
 	case tenantID == 0:
 		return "", "", tenant.Invalid("ip", "platform-wide bans target IPs only")
 	case n.OpenID != "":
-		if len(n.OpenID) > 128 || strings.ContainsAny(n.OpenID, " \t\r\n") || !storable(n.OpenID) {
+		if len(n.OpenID) > 128 || strings.ContainsAny(n.OpenID, " \t\r\n") || !tenant.Storable(n.OpenID) {
 			return "", "", tenant.Invalid("openid", "must be an openid")
 		}
 		return BanOpenID, n.OpenID, nil
@@ -55,11 +55,6 @@ func (n NewBan) target(tenantID int64, now time.Time) (kind, target string, err 
 		return BanUser, uid.String(), nil
 	}
 }
-
-// storable reports whether s can be stored as Postgres text: valid UTF-8
-// without NUL. JSON bodies are checked for this on decoding; the console's
-// form values are not.
-func storable(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
 
 // A ban of an IP range wider than these prefix lengths locks out a whole
 // population (a provider's network, a country, everyone), so it is held

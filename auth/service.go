@@ -218,6 +218,10 @@ func (s *Service) exchange(ctx context.Context, sc *Scope, code string, meta Cli
 		}
 		return TokenResponse{}, err
 	}
+	if field := malformedSession(ws); field != "" {
+		s.log.ErrorContext(ctx, "wechat answered a malformed jscode2session", "field", field, "tenant", rt.Slug)
+		return TokenResponse{}, fmt.Errorf("%w: malformed %s", ErrWeChatUnavailable, field)
+	}
 	// Pre-emptive openid bans apply before the user row is ever written.
 	if err := bans.Check("", ws.OpenID, netip.Addr{}); err != nil {
 		return TokenResponse{}, err
@@ -232,10 +236,6 @@ func (s *Service) exchange(ctx context.Context, sc *Scope, code string, meta Cli
 	}
 	var unionID *string
 	if ws.UnionID != "" {
-		if !ValidUnionID(ws.UnionID) {
-			s.log.ErrorContext(ctx, "wechat answered a malformed unionid", "tenant", rt.Slug)
-			return TokenResponse{}, fmt.Errorf("%w: malformed unionid", ErrWeChatUnavailable)
-		}
 		unionID = &ws.UnionID
 	}
 

@@ -126,6 +126,10 @@ func (s *Service) ResetSessionKey(ctx context.Context, rt *tenant.Runtime, userI
 		s.log.ErrorContext(ctx, "resetusersessionkey answered for another openid", "tenant", rt.Slug)
 		return SessionKeyHealth{}, fmt.Errorf("%w: answer for another openid", ErrWeChatUnavailable)
 	}
+	if !validSessionKey(ws.SessionKey) {
+		s.log.ErrorContext(ctx, "wechat answered a malformed session_key", "tenant", rt.Slug)
+		return SessionKeyHealth{}, fmt.Errorf("%w: malformed session_key", ErrWeChatUnavailable)
+	}
 	sealed, err := s.sealer.Seal([]byte(ws.SessionKey), sessionKeyContext(rt.ID, openID))
 	if err != nil {
 		return SessionKeyHealth{}, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -18,6 +19,24 @@ import (
 type Claims struct {
 	jwt.RegisteredClaims
 	SID string `json:"sid"`
+}
+
+// UnmarshalJSON refuses exp, nbf and iat written as strings, which
+// jwt.NumericDate takes (a JSON string holding a number decodes into its
+// json.Number): RFC 7519 makes them numbers, and every other reader of
+// the token would see another type than this verifier did.
+func (c *Claims) UnmarshalJSON(b []byte) error {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(b, &members); err != nil {
+		return err
+	}
+	for _, name := range []string{"exp", "nbf", "iat"} {
+		if v, ok := members[name]; ok && (len(v) == 0 || v[0] != '-' && (v[0] < '0' || v[0] > '9')) {
+			return fmt.Errorf("claim %s is not a number", name)
+		}
+	}
+	type plain Claims
+	return json.Unmarshal(b, (*plain)(c))
 }
 
 // Tokens issues and verifies access tokens. The issuer of a tenant's tokens

@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"math/big"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -319,6 +320,10 @@ func TestVerifyRejects(t *testing.T) {
 		{"tampered payload", parts[0] + "." + tamperPayload(t, parts[1]) + "." + parts[2], false},
 		{"tampered signature", parts[0] + "." + parts[1] + "." + flipChar(parts[2]), false},
 		{"signature stripped", parts[0] + "." + parts[1] + ".", false},
+		{"control: dates as numbers", craft(t, jwt.SigningMethodES256, es.priv, hdr(es.kid), stringDates(goodClaims("acme"), nil)), true},
+		{"exp a string", craft(t, jwt.SigningMethodES256, es.priv, hdr(es.kid), stringDates(goodClaims("acme"), []string{"exp"})), false},
+		{"iat a string", craft(t, jwt.SigningMethodES256, es.priv, hdr(es.kid), stringDates(goodClaims("acme"), []string{"iat"})), false},
+		{"nbf a string", craft(t, jwt.SigningMethodES256, es.priv, hdr(es.kid), stringDates(goodClaims("acme"), []string{"nbf"})), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -340,6 +345,17 @@ func TestVerifyRejects(t *testing.T) {
 			}
 		})
 	}
+}
+
+// stringDates is c as a map, with nbf set to iat, and the dates named
+// written as JSON strings holding their numbers.
+func stringDates(c auth.Claims, names []string) jwt.MapClaims {
+	m := jwt.MapClaims{"iss": c.Issuer, "sub": c.Subject, "aud": []string(c.Audience), "sid": c.SID, "jti": c.ID,
+		"iat": c.IssuedAt.Unix(), "nbf": c.IssuedAt.Unix(), "exp": c.ExpiresAt.Unix()}
+	for _, n := range names {
+		m[n] = strconv.FormatInt(m[n].(int64), 10)
+	}
+	return m
 }
 
 func tamperPayload(t *testing.T, seg string) string {

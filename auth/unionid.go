@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"regexp"
 	"strings"
@@ -9,15 +10,38 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/miniauth/miniauth/auth/wechat"
 	"github.com/miniauth/miniauth/tenant"
 )
 
-// unionIDRe is what a unionid may look like: WeChat's are 28 characters of
-// base64url; the bound leaves room without admitting anything else.
-var unionIDRe = regexp.MustCompile(`^[0-9A-Za-z_-]{1,64}$`)
+// wechatIDRe is what a unionid or an openid may look like: WeChat's are
+// 28 characters of base64url; the bound leaves room without admitting
+// anything else.
+var wechatIDRe = regexp.MustCompile(`^[0-9A-Za-z_-]{1,64}$`)
 
 // ValidUnionID reports whether s can be a unionid.
-func ValidUnionID(s string) bool { return unionIDRe.MatchString(s) }
+func ValidUnionID(s string) bool { return wechatIDRe.MatchString(s) }
+
+// malformedSession names the field of a jscode2session answer that cannot
+// be one WeChat issues, or is "": the ids have wechatIDRe's shape and a
+// session_key is 16 bytes in base64 (an AES-128 key). Anything else would
+// be stored as the user's, or fail as a key only later.
+func malformedSession(ws wechat.Session) string {
+	switch {
+	case !wechatIDRe.MatchString(ws.OpenID):
+		return "openid"
+	case ws.UnionID != "" && !ValidUnionID(ws.UnionID):
+		return "unionid"
+	case !validSessionKey(ws.SessionKey):
+		return "session_key"
+	}
+	return ""
+}
+
+func validSessionKey(s string) bool {
+	key, err := base64.StdEncoding.Strict().DecodeString(s)
+	return err == nil && len(key) == 16
+}
 
 // ErrUnionIDTaken means WeChat gave a second openid of one tenant a unionid
 // another user there already has: an answer that cannot be right, since one

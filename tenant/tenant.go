@@ -201,6 +201,11 @@ type Patch struct {
 	QRLoginPage *string
 }
 
+// Storable reports whether s can be stored as Postgres text: valid UTF-8
+// without NUL. JSON bodies are checked for this on decoding; the console's
+// form values are not, so text fields check it themselves.
+func Storable(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+
 // Validate checks every field that is set.
 func (p *Patch) Validate() error {
 	var v ValidationError
@@ -211,7 +216,7 @@ func (p *Patch) Validate() error {
 func (p *Patch) validate(v *ValidationError) {
 	if p.Name != nil {
 		*p.Name = strings.TrimSpace(*p.Name)
-		if n := utf8.RuneCountInString(*p.Name); n < 1 || n > 100 {
+		if n := utf8.RuneCountInString(*p.Name); n < 1 || n > 100 || !Storable(*p.Name) {
 			v.add("name", "must be 1-100 characters")
 		}
 	}

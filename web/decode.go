@@ -37,22 +37,34 @@ func DecodeJSON(c *gin.Context, dst any) error {
 // that must look into a body (say, which tenant it names) before they may
 // hold its caller to its full validation.
 func ReadBody(c *gin.Context) ([]byte, error) {
+	// Refused before reading, so a client that announces more than it
+	// sends is not waited for until the read timeout.
+	if c.Request.ContentLength > MaxBodyBytes {
+		return nil, tooLarge
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes))
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return nil, NewProblem(http.StatusRequestEntityTooLarge, "request_too_large",
-				fmt.Sprintf("The request body exceeds %d bytes.", MaxBodyBytes))
+		var over *http.MaxBytesError
+		if errors.As(err, &over) {
+			return nil, tooLarge
 		}
 		return nil, BadRequest("The request body could not be read.")
 	}
 	return body, nil
 }
 
+var tooLarge = NewProblem(http.StatusRequestEntityTooLarge, "request_too_large",
+	fmt.Sprintf("The request body exceeds %d bytes.", MaxBodyBytes))
+
 // DecodeJSONBytes is DecodeJSON on a body already read.
 func DecodeJSONBytes(body []byte, dst any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return ErrEmptyBody
+	}
+	// JSON is UTF-8 (RFC 8259); the decoder would turn other bytes into
+	// U+FFFD and store text the client never sent.
+	if !utf8.Valid(body) {
+		return BadRequest("The request body is not UTF-8 text.")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -62,6 +74,9 @@ func DecodeJSONBytes(body []byte, dst any) error {
 	// More() misses a stray "]" or "}"; only a clean end of input will do.
 	if _, err := dec.Token(); err != io.EOF {
 		return BadRequest("The request body must be a single JSON object.")
+	}
+	if name, ok := repeatedName(body); ok {
+		return BadRequest("The request body is invalid.", FieldError{Field: name, Message: "appears more than once"})
 	}
 	// Postgres text cannot hold NUL: refuse it here, once, for every field.
 	// Only JSON's escape can put a NUL in a string; the escape found is a
@@ -121,6 +136,52 @@ func nulField(v reflect.Value, path string) (field string, ok bool) {
 		}
 	}
 	return "", false
+}
+
+// repeatedName finds a member name that appears twice in one object of
+// body, a valid JSON value. Names are compared as the decoder matches them
+// to fields, without regard to case. The decoder keeps the last of two;
+// another reader (a proxy, a log) may take the first and see another
+// request than this server does.
+func repeatedName(body []byte) (string, bool) {
+	type level struct {
+		names    map[string]bool // nil in an array
+		wantName bool
+	}
+	var stack []level
+	dec := json.NewDecoder(bytes.NewReader(body))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			switch v {
+			case '{':
+				stack = append(stack, level{names: map[string]bool{}, wantName: true})
+				continue
+			case '[':
+				stack = append(stack, level{})
+				continue
+			default:
+				stack = stack[:len(stack)-1]
+			}
+		case string:
+			if top := len(stack) - 1; top >= 0 && stack[top].wantName {
+				key := strings.ToLower(v)
+				if stack[top].names[key] {
+					return v, true
+				}
+				stack[top].names[key], stack[top].wantName = true, false
+				continue
+			}
+		}
+		// A value ended: an object's next token is a name.
+		if top := len(stack) - 1; top >= 0 && stack[top].names != nil {
+			stack[top].wantName = true
+		}
+	}
 }
 
 func join(path, name string) string {

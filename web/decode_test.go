@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -61,6 +62,7 @@ func TestDecodeJSONAccepts(t *testing.T) {
 		{"surrounding whitespace", " \n\t{\"code\":\"abc\"}\n ", "application/json", "abc"},
 		{"empty object", `{}`, "application/json", ""},
 		{"null", `null`, "application/json", ""},
+		{"one name in several objects", `{"inner":{"name":"code"},"code":"abc","tags":["code","code"]}`, "application/json", "abc"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -103,6 +105,10 @@ func TestDecodeJSONRejects(t *testing.T) {
 		{"trailing number", `{"code":"abc"} 1`, "", ""},
 		{"trailing brace", `{"code":"abc"}}`, "", ""},
 		{"trailing bracket", `{"code":"abc"}]`, "", ""},
+		{"invalid UTF-8", "{\"code\":\"a\xffb\"}", "", ""},
+		{"repeated name", `{"code":"a","code":"b"}`, "code", "more than once"},
+		{"repeated name in another case", `{"code":"a","Code":"b"}`, "Code", "more than once"},
+		{"repeated nested name", `{"inner":{"name":"a","name":"b"}}`, "name", "more than once"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -192,6 +198,18 @@ func TestDecodeJSONSizeLimit(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a larger Content-Length is refused before reading", func(t *testing.T) {
+		t.Parallel()
+		c, _ := gin.CreateTestContext(httptest.NewRecorder())
+		// The body never ends: reading it would block.
+		r, _ := io.Pipe()
+		c.Request = httptest.NewRequest(http.MethodPost, "/v1/t/acme/login", r)
+		c.Request.ContentLength = 16*1024 + 1
+		var dst loginBody
+		if p := asProblem(t, web.DecodeJSON(c, &dst)); p.Status != http.StatusRequestEntityTooLarge {
+			t.Fatalf("problem %d %s, want 413", p.Status, p.Code)
+		}
+	})
 	t.Run("16 KiB + 1 of whitespace is still too large", func(t *testing.T) {
 		t.Parallel()
 		_, err := decode(t, `{"code":"a"}`+strings.Repeat(" ", 16*1024), "application/json")

@@ -158,6 +158,10 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
+	// A path with a trailing slash is another path, answered 404 like any
+	// unknown one, not redirected: an API client gets a problem, never a
+	// redirect it may follow with its credentials.
+	r.RedirectTrailingSlash = false
 	r.ContextWithFallback = true
 	if err := r.SetTrustedProxies(cfg.TrustedProxies); err != nil {
 		return abandon(fmt.Errorf("MINIAUTH_TRUSTED_PROXIES: %w", err))
@@ -300,13 +304,24 @@ func (a *app) Close() {
 // opsHandler is the operations listener's: Prometheus metrics and the
 // runtime profiles of net/http/pprof. It is served on MINIAUTH_OPS_ADDR
 // (loopback by default), so neither is reachable from the public port.
+// Its errors are problems, as on the public port.
 func opsHandler(reg *metrics.Registry) http.Handler {
 	m := http.NewServeMux()
 	m.Handle("GET /metrics", reg.Handler())
-	m.HandleFunc("/debug/pprof/", pprof.Index)
-	m.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	m.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	m.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	m.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	return m
+	m.HandleFunc("GET /debug/pprof/", pprof.Index)
+	m.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	m.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	// go tool pprof posts the addresses it looks up.
+	m.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	m.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
+	m.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	return web.ProblemErrors(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The mux would redirect these to the cleaned path; as on the
+		// public port, they are unknown paths.
+		if p := r.URL.Path; strings.Contains(p, "//") || strings.Contains(p+"/", "/./") || strings.Contains(p+"/", "/../") {
+			web.WriteProblem(w, web.NewProblem(http.StatusNotFound, "not_found", "No such endpoint."))
+			return
+		}
+		m.ServeHTTP(w, r)
+	}))
 }

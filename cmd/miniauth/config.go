@@ -40,6 +40,12 @@ type Config struct {
 	// StatementTimeout bounds each SQL statement of the serving pool, so a
 	// stuck query or lock frees its connection (0: no bound).
 	StatementTimeout time.Duration
+	// ReadHeaderTimeout and ReadTimeout cut off a client that sends a
+	// request's headers, or the whole request, too slowly; 0 is the
+	// production bound (defaultReadHeaderTimeout, defaultReadTimeout).
+	// Not read from the environment: tests shorten them.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
 	// MetricsTenants is how many tenants get series of their own in
 	// /metrics; the rest are counted together as tenant="_other".
 	MetricsTenants int

@@ -8,6 +8,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -134,14 +135,21 @@ func cmdServe(ctx context.Context, cfg Config, log *slog.Logger, args []string) 
 	return serve(ctx, a, ln, opsLn, log)
 }
 
+// The bounds on a client's sending a request, unless Config sets its own.
+const (
+	defaultReadHeaderTimeout = 10 * time.Second
+	defaultReadTimeout       = 30 * time.Second
+)
+
 // serve runs the public HTTP server on ln and the operations server on
 // opsLn until ctx ends, then lets in-flight requests finish (up to 20 s)
 // before returning.
 func serve(ctx context.Context, a *app, ln, opsLn net.Listener, log *slog.Logger) error {
-	ops := &http.Server{Handler: a.ops, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+	readHeader := cmp.Or(a.cfg.ReadHeaderTimeout, defaultReadHeaderTimeout)
+	ops := &http.Server{Handler: a.ops, ReadHeaderTimeout: readHeader, IdleTimeout: 120 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go func() {
-		if err := ops.Serve(opsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := ops.Serve(web.ProblemListener(opsLn)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("operations listener stopped", "err", err)
 		}
 	}()
@@ -149,8 +157,8 @@ func serve(ctx context.Context, a *app, ln, opsLn net.Listener, log *slog.Logger
 	defer ops.Close()
 	srv := &http.Server{
 		Handler:           a.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
+		ReadHeaderTimeout: readHeader,
+		ReadTimeout:       cmp.Or(a.cfg.ReadTimeout, defaultReadTimeout),
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    32 << 10,
@@ -160,7 +168,7 @@ func serve(ctx context.Context, a *app, ln, opsLn net.Listener, log *slog.Logger
 	a.waitFeed(waitCtx)
 	cancel()
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(web.ProblemListener(ln)) }()
 	log.Info("listening", "addr", ln.Addr().String(), "public_url", a.cfg.PublicURL)
 	select {
 	case err := <-errc:
