@@ -5,7 +5,7 @@
 #   make bench-go       the go test benchmarks beside the code
 #   make fuzz           every go test fuzz target in turn, FUZZ_TIME each (default 60s)
 #   make vulncheck      known vulnerabilities in the dependencies (govulncheck; needs vuln.go.dev or VULNCHECK_DB)
-#   make soak           faults under load: Postgres, Redis, WeChat and an instance fail in turn (cmd/miniload faults)
+#   make soak           faults under load (Postgres, Redis, WeChat and an instance fail in turn), then 100,000 refresh races
 #   make services-stop  stop the private Postgres/Redis that make run/test may have started
 #   make lint-openapi   lint admin/api/openapi.json with Redocly CLI (redocly.yaml; needs npx)
 #   make generate       regenerate the templ views' *_templ.go files (committed)
@@ -81,12 +81,18 @@ bench-compare: build
 # load while Redis, Postgres, the pool, WeChat and one instance fail in turn,
 # SOAK_CYCLES times; it fails when a client saw what the failure policy does
 # not allow, recovery took over 5 s, goroutines grew or an invariant broke.
-# make test runs a short one (TestFaultsEndToEnd).
+# Then SOAK_TRIALS refresh races (TestRefreshRaces): one refresh token
+# presented by two to four clients at once over three instances, per trial.
+# make test runs short ones of both (TestFaultsEndToEnd, 600 races).
 SOAK_OUTAGE ?= 10s
 SOAK_CYCLES ?= 3
 SOAK_ARGS   ?=
+SOAK_TRIALS ?= 100000
 soak: build
 	bin/miniload faults -outage $(SOAK_OUTAGE) -cycles $(SOAK_CYCLES) $(SOAK_ARGS)
+	@$(SERVICES_ENV); \
+	echo "MINIAUTH_REFRESH_TRIALS=$(SOAK_TRIALS) $(GO) test -count=1 -timeout 2h -run '^TestRefreshRaces$$' -v ./cmd/miniauth"; \
+	MINIAUTH_REFRESH_TRIALS=$(SOAK_TRIALS) $(GO) test -count=1 -timeout 2h -run '^TestRefreshRaces$$' -v ./cmd/miniauth
 
 # Known vulnerabilities (the Go vulnerability database) in the modules of
 # both Go modules, reported only where our code reaches the vulnerable
