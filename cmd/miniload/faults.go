@@ -148,10 +148,11 @@ type faultRun struct {
 	// load balancer.
 	draining, gone []atomic.Bool
 
-	mu    sync.Mutex
-	recs  []outcomeRec
-	users map[string]bool // ids of the users logins returned
-	moved int
+	mu     sync.Mutex
+	recs   []outcomeRec
+	users  map[string]bool // ids of the users logins returned
+	issued []string        // the refresh tokens clients were given
+	moved  int
 }
 
 // outcomeRec is one request as its client saw it.
@@ -184,6 +185,7 @@ type faultReport struct {
 	Outcomes   map[string]int `json:"outcomes"`
 	Goroutines [2][]int       `json:"goroutines"` // before the load and after it, per instance
 	Users      int            `json:"users"`
+	LogScan    logScan        `json:"log_scan"`
 	Failures   []string       `json:"failures"`
 }
 
@@ -296,10 +298,12 @@ func (r *faultRun) run(ctx context.Context) (faultReport, error) {
 		}
 		rep.Goroutines[1] = append(rep.Goroutines[1], n)
 	}
-	rep.Failures = append(rep.Failures, r.checkLogs()...)
+	logFails, scanned := r.checkLogs()
+	rep.Failures, rep.LogScan = append(rep.Failures, logFails...), scanned
 	rep.Failures = append(rep.Failures, r.checkData(ctx, held, rep.Users)...)
 	fmt.Printf("\n%d requests (%d refused at the door of the stopping instance, then sent to another), %d users; goroutines before %v, after %v\n",
 		rep.Requests, rep.Moved, rep.Users, rep.Goroutines[0], rep.Goroutines[1])
+	fmt.Printf("%d log files (%d MB) searched for %d secrets and for token shapes\n", scanned.Files, scanned.Bytes>>20, scanned.Secrets)
 	return rep, nil
 }
 
@@ -505,12 +509,16 @@ func (r *faultRun) client(ctx context.Context, c int) {
 				}
 				r.mu.Lock()
 				r.users[tr.User.ID] = true
+				r.issued = append(r.issued, refresh)
 				r.mu.Unlock()
 			}
 		case n%10 == 0:
 			var tr tokenResponseUser
 			if r.call(ctx, c, "refresh", "POST", "/v1/t/"+t.Slug+"/refresh", `{"refresh_token":"`+refresh+`"}`, "", &tr) {
 				access, refresh = tr.AccessToken, tr.RefreshToken
+				r.mu.Lock()
+				r.issued = append(r.issued, refresh)
+				r.mu.Unlock()
 			}
 		default:
 			r.call(ctx, c, "me", "GET", "/v1/t/"+t.Slug+"/me", "", access, nil)
@@ -681,9 +689,9 @@ func (r *faultRun) checkHeld(ctx context.Context, h held) []string {
 	return fails
 }
 
-// checkLogs finds panics in the servers' logs.
-func (r *faultRun) checkLogs() []string {
-	var fails []string
+// checkLogs finds panics in the servers' logs, and secrets in every log
+// of the run: the servers', Postgres's and Redis's.
+func (r *faultRun) checkLogs() (fails []string, scanned logScan) {
 	logs, _ := filepath.Glob(filepath.Join(r.sys.dir, "miniauth-*.log"))
 	for _, l := range logs {
 		b, err := os.ReadFile(l)
@@ -695,7 +703,18 @@ func (r *faultRun) checkLogs() []string {
 			fails = append(fails, filepath.Base(l)+" mentions a panic")
 		}
 	}
-	return fails
+	search, err := r.sys.secrets(r.tenants)
+	if err != nil {
+		return append(fails, "secrets: "+err.Error()), scanned
+	}
+	r.mu.Lock()
+	search.add("a refresh token", false, r.issued...)
+	r.mu.Unlock()
+	found, scanned, err := scanLogs(search, r.sys.dir, r.svc.dir)
+	if err != nil {
+		fails = append(fails, "scanning the logs: "+err.Error())
+	}
+	return append(fails, found...), scanned
 }
 
 // checkData checks the database after the run: one user per (tenant,

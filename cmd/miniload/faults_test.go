@@ -110,6 +110,11 @@ func TestFaultsEndToEnd(t *testing.T) {
 			t.Errorf("%s: no client saw %s: %v", fault, want, ph.Seen)
 		}
 	}
+	// The log scan read the servers', Postgres's and Redis's logs and
+	// looked for every refresh token the clients were given.
+	if rep.LogScan.Files < 5 || rep.LogScan.Secrets < rep.Users {
+		t.Errorf("log scan %+v: want the logs of three servers, Postgres and Redis, and at least a secret per user", rep.LogScan)
+	}
 	if rep.Users < 6 || rep.Requests < 1000 || len(rep.Failures) != 0 || !strings.Contains(rep.Phases[len(rep.Phases)-1].Note, "exited 0") {
 		t.Fatalf("report: %d users, %d requests, failures %v, sigterm %q", rep.Users, rep.Requests, rep.Failures, rep.Phases[len(rep.Phases)-1].Note)
 	}

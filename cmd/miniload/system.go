@@ -28,18 +28,19 @@ import (
 // fresh database on the Postgres of DATABASE_URL, a private prefix on the
 // Redis of REDIS_URL, the fake WeChat API and N server instances.
 type system struct {
-	dir      string // logs and the like
-	adminURL string
-	db       string
-	dbURL    string // the benchmark database
-	env      []string
-	wxURL    string
-	urls     []string // one per instance
-	ops      []string // their operations listeners
-	servers  []*exec.Cmd
-	wxfake   *exec.Cmd
-	apiKey   string
-	password string
+	dir       string // logs and the like
+	adminURL  string
+	db        string
+	dbURL     string // the benchmark database
+	env       []string
+	wxURL     string
+	urls      []string // one per instance
+	ops       []string // their operations listeners
+	servers   []*exec.Cmd
+	wxfake    *exec.Cmd
+	apiKey    string
+	password  string
+	masterKey string
 }
 
 const benchAdmin = "bench@example.com"
@@ -70,7 +71,7 @@ func start(ctx context.Context, server, wxfake string, instances int, dbURL, red
 	if err != nil {
 		return nil, err
 	}
-	s := &system{dir: dir, adminURL: dbURL, db: fmt.Sprintf("miniauth_bench_%d", os.Getpid()), password: randomBase64(18)}
+	s := &system{dir: dir, adminURL: dbURL, db: fmt.Sprintf("miniauth_bench_%d", os.Getpid()), password: randomBase64(18), masterKey: randomBase64(32)}
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
 		return s, fmt.Errorf("connect to DATABASE_URL: %w", err)
@@ -109,7 +110,7 @@ func start(ctx context.Context, server, wxfake string, instances int, dbURL, red
 		"DATABASE_URL="+u.String(),
 		"REDIS_URL="+redisURL,
 		fmt.Sprintf("MINIAUTH_REDIS_PREFIX=bench:%d:", os.Getpid()),
-		"MINIAUTH_MASTER_KEY="+randomBase64(32),
+		"MINIAUTH_MASTER_KEY="+s.masterKey,
 		"MINIAUTH_WECHAT_BASE_URL="+s.wxURL,
 		"MINIAUTH_RATE_LIMITS="+strings.Join(limits, ","),
 		"MINIAUTH_MANAGEMENT_RATE_LIMIT=100000000-M",

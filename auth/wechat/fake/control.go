@@ -24,6 +24,7 @@ func (s *Server) controlRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST /_fake/rotate-session-key", s.ctlRotateSessionKey)
 	m.HandleFunc("POST /_fake/faults", s.ctlInject)
 	m.HandleFunc("GET /_fake/stats", s.ctlStats)
+	m.HandleFunc("GET /_fake/secrets", s.ctlSecrets)
 	m.HandleFunc("POST /_fake/reset", s.ctlReset)
 }
 
@@ -169,6 +170,14 @@ func (s *Server) ctlInject(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) ctlStats(w http.ResponseWriter, r *http.Request) {
 	ctlJSON(w, http.StatusOK, s.stats())
+}
+
+// ctlSecrets lists what Secrets does, so a test of a server run out of
+// process can search the server's logs and data for them.
+func (s *Server) ctlSecrets(w http.ResponseWriter, r *http.Request) {
+	ctlJSON(w, http.StatusOK, struct {
+		Secrets []string `json:"secrets"`
+	}{s.Secrets()})
 }
 
 func (s *Server) ctlReset(w http.ResponseWriter, r *http.Request) {

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -629,6 +630,11 @@ func TestControlEndpoints(t *testing.T) {
 	status, stats := b.get(t, "/_fake/stats", nil)
 	if status != http.StatusOK || stats["jscode2session"] != json.Number("6") || stats["stable_token"] != json.Number("0") || len(stats) != 7 {
 		t.Fatalf("GET /_fake/stats = %d %v", status, stats)
+	}
+	status, listed := b.get(t, "/_fake/secrets", nil)
+	secrets, _ := listed["secrets"].([]any)
+	if status != http.StatusOK || len(secrets) != len(b.f.Secrets()) || !slices.Contains(secrets, any(secret)) {
+		t.Fatalf("GET /_fake/secrets = %d %v, want the app's secret among %d", status, listed, len(b.f.Secrets()))
 	}
 	if status, _ := b.post(t, "/_fake/reset", nil, nil); status != http.StatusNoContent {
 		t.Fatalf("POST /_fake/reset = %d", status)
