@@ -242,8 +242,8 @@ func newTokenFixture(tb testing.TB) *tokenFixture {
 		// Claims, each wrong in one way, with a good signature.
 		compactJWS(tb, header(ed), with(func(c *Claims) { c.ExpiresAt = jwt.NewNumericDate(fuzzNow) }), ed.priv),
 		compactJWS(tb, header(ed), with(func(c *Claims) { c.ExpiresAt = nil }), ed.priv),
-		compactJWS(tb, header(ed), with(func(c *Claims) { c.IssuedAt = jwt.NewNumericDate(fuzzNow.Add(time.Second)) }), ed.priv),
-		compactJWS(tb, header(ed), with(func(c *Claims) { c.NotBefore = jwt.NewNumericDate(fuzzNow.Add(time.Second)) }), ed.priv),
+		compactJWS(tb, header(ed), with(func(c *Claims) { c.IssuedAt = jwt.NewNumericDate(fuzzNow.Add(ClockSkew + time.Second)) }), ed.priv),
+		compactJWS(tb, header(ed), with(func(c *Claims) { c.NotBefore = jwt.NewNumericDate(fuzzNow.Add(ClockSkew + time.Second)) }), ed.priv),
 		compactJWS(tb, header(ed), with(func(c *Claims) { c.Subject = "" }), ed.priv),
 		compactJWS(tb, header(ed), with(func(c *Claims) { c.SID = "" }), ed.priv),
 		compactJWS(tb, header(ed), with(func(c *Claims) { c.Issuer = fx.tokens.Issuer("other-tenant") }), ed.priv),

@@ -96,6 +96,13 @@ func NewTokens(publicURL string) *Tokens {
 	return t
 }
 
+// ClockSkew is how far in the future a token's iat and nbf may be: the
+// hosts of a cluster disagree a little about the time, and a token issued
+// on one must verify on another at once. exp gets none: no token is taken
+// past its lifetime. It matches the minute a retiring key outlives the
+// tokens it signed (tenant.Store's rotate).
+const ClockSkew = time.Minute
+
 // Issuer is the iss of a tenant's tokens.
 func (t *Tokens) Issuer(slug string) string { return t.publicURL + "/v1/t/" + slug }
 
@@ -171,6 +178,7 @@ func (t *Tokens) verify(rt *tenant.Runtime, raw string) (*Claims, string, error)
 		jwt.WithAudience(rt.Slug),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
+		jwt.WithLeeway(ClockSkew), // for iat and nbf: exp is checked strictly below
 		jwt.WithTimeFunc(t.now),
 		// The last character of a base64url segment has bits no byte
 		// uses; without strict decoding a token verifies with them set,
@@ -201,6 +209,9 @@ func (t *Tokens) verify(rt *tenant.Runtime, raw string) (*Claims, string, error)
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: %v", ErrInvalidToken, err)
+	}
+	if !t.now().Before(claims.ExpiresAt.Time) {
+		return nil, "", fmt.Errorf("%w: token is expired", ErrInvalidToken)
 	}
 	if claims.Subject == "" || claims.SID == "" {
 		return nil, "", fmt.Errorf("%w: sub or sid missing", ErrInvalidToken)

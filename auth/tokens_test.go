@@ -450,7 +450,8 @@ func TestVerifyExpiry(t *testing.T) {
 		{"just before exp", issuedAt.Add(rt.AccessTTL - time.Second), true},
 		{"after exp", issuedAt.Add(rt.AccessTTL + time.Second), false},
 		{"a day later", issuedAt.Add(24 * time.Hour), false},
-		{"before iat", issuedAt.Add(-time.Minute), false},
+		{"before iat, within the clock skew", issuedAt.Add(-auth.ClockSkew + time.Second), true},
+		{"before iat, past the clock skew", issuedAt.Add(-auth.ClockSkew - time.Second), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

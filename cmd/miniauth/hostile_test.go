@@ -40,6 +40,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/miniauth/miniauth/admin"
+	"github.com/miniauth/miniauth/auth"
 	"github.com/miniauth/miniauth/auth/wechat/fake"
 	"github.com/miniauth/miniauth/tenant"
 	"github.com/miniauth/miniauth/tenant/seal"
@@ -338,6 +339,7 @@ func hostileMatrix(w *hostileWorld) []hostileCase {
 		c.headers, c.bearer = nil, w.realSigned(change)
 		return c
 	}
+	skew := int64(auth.ClockSkew / time.Second)
 	mgmt := func(name, method, target string, headers []string, body string, status int, code string) hostileCase {
 		return hostileCase{name: name, surface: hostileMgmt, method: method, target: target, headers: headers, body: body,
 			status: status, code: code}
@@ -395,14 +397,14 @@ func hostileMatrix(w *hostileWorld) []hostileCase {
 		forged("crit not a list", w.signed(w.header("ES256", "crit", "exp"), w.claims())),
 		forged("typ JWT", w.signed(w.header("ES256", "typ", "JWT"), w.claims())),
 		forged("typ missing", w.signed(w.header("ES256", "typ", nil), w.claims())),
-		// The verifier allows no clock skew (auth.Tokens sets no leeway), so
-		// the boundary is the present second: 2 s on either side of it.
+		// exp has no leeway, so its boundary is the present second; iat and
+		// nbf may be up to auth.ClockSkew ahead. 2 s on either side of each.
 		minted("exp just past", func(now int64) []any { return []any{"exp", now - 2, "iat", now - 60} }, 401, "invalid_token"),
 		minted("exp just ahead", func(now int64) []any { return []any{"exp", now + 3} }, 200, ""),
-		minted("nbf just ahead", func(now int64) []any { return []any{"nbf", now + 3} }, 401, "invalid_token"),
-		minted("nbf just past", func(now int64) []any { return []any{"nbf", now - 2} }, 200, ""),
-		minted("iat just ahead", func(now int64) []any { return []any{"iat", now + 3} }, 401, "invalid_token"),
-		minted("iat just past", func(now int64) []any { return []any{"iat", now - 2} }, 200, ""),
+		minted("nbf past the skew", func(now int64) []any { return []any{"nbf", now + skew + 3} }, 401, "invalid_token"),
+		minted("nbf within the skew", func(now int64) []any { return []any{"nbf", now + skew - 2} }, 200, ""),
+		minted("iat past the skew", func(now int64) []any { return []any{"iat", now + skew + 3} }, 401, "invalid_token"),
+		minted("iat within the skew", func(now int64) []any { return []any{"iat", now + skew - 2} }, 200, ""),
 		forged("exp missing", w.signed(w.header("ES256"), w.claims("exp", nil))),
 		forged("exp a string", w.signed(w.header("ES256"), w.claims("exp", "9999999999"))),
 		forged("exp an object", w.signed(w.header("ES256"), w.claims("exp", map[string]any{"$gt": 0}))),
