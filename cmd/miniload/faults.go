@@ -315,9 +315,10 @@ type window struct {
 }
 
 // judge holds each request against the failure policy. A request falls in
-// the window of the last fault begun before it: from the fault's start to
-// recoverBound after its dependency returned it may see what allowed
-// says, and otherwise only success. Before the first fault, only success.
+// the window of the last fault begun before it ended (one in flight when
+// a fault begins meets the fault): from the fault's start to recoverBound
+// after its dependency returned it may see what allowed says, and
+// otherwise only success. Before the first fault, only success.
 func judge(windows []window, recs []outcomeRec, end time.Duration) ([]phaseReport, []string) {
 	var phases []phaseReport
 	var fails []string
@@ -329,7 +330,7 @@ func judge(windows []window, recs []outcomeRec, end time.Duration) ([]phaseRepor
 		ph := phaseReport{Fault: w.fault, Start: w.start, Back: w.back, Note: w.note,
 			Seen: map[string]map[string]int{}, Recovery: map[string]time.Duration{}}
 		for _, o := range recs {
-			if o.At < w.start || o.At >= next {
+			if o.End <= w.start || o.End > next {
 				continue
 			}
 			out := o.outcome()
@@ -356,7 +357,7 @@ func judge(windows []window, recs []outcomeRec, end time.Duration) ([]phaseRepor
 		phases = append(phases, ph)
 	}
 	for _, o := range recs {
-		if (len(windows) == 0 || o.At < windows[0].start) && o.outcome() != "200" {
+		if (len(windows) == 0 || o.End <= windows[0].start) && o.outcome() != "200" {
 			fails = append(fails, fmt.Sprintf("steady load: %s at %s on instance %d saw %s %s", o.Op, o.At.Round(time.Millisecond), o.Inst, o.outcome(), o.Err))
 		}
 	}

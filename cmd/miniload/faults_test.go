@@ -36,6 +36,9 @@ func TestJudge(t *testing.T) {
 		{"502 on a login while WeChat is slow", rec(31*s, "login", 502, "wechat_unavailable"), 0},
 		{"502 on a refresh while WeChat is slow", rec(31*s, "refresh", 502, "wechat_unavailable"), 1},
 		{"502 on a login 4 s after WeChat is back", rec(39*s, "login", 502, "wechat_unavailable"), 0},
+		// Sent just before WeChat turned slow, answered after: it met the fault.
+		{"502 on a login in flight when WeChat turns slow", outcomeRec{At: 30*s - time.Millisecond, End: 31 * s, Op: "login", Inst: 1, Status: 502, Code: "wechat_unavailable"}, 0},
+		{"502 on a login answered before WeChat turns slow", outcomeRec{At: 29 * s, End: 30*s - time.Millisecond, Op: "login", Inst: 1, Status: 502, Code: "wechat_unavailable"}, 2}, // and a slow recovery from Postgres
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			phases, fails := judge(windows, []outcomeRec{tc.rec}, 60*s)
