@@ -202,26 +202,17 @@ const kindIssuedByWeChat = "credential issued by WeChat"
 // form of a token's decoded bytes is the token, and WeChat's list repeats
 // the AppSecrets. The first kind to produce a text names it.
 func (secrets dumpSecrets) search(text string, skip func(dumpSecret) bool, found func(dumpSecret, dumpEncoding, int)) int {
-	folded := asciiLower(text)
-	type form struct {
-		text   string
-		folded bool
-	}
-	searched := map[form]bool{}
+	searched := map[string]bool{}
 	for _, s := range secrets {
 		if len(s.value) < 8 || skip != nil && skip(s) {
 			continue
 		}
 		for _, e := range dumpEncodings(s.value) {
-			if searched[form{e.text, e.folded}] {
+			if searched[e.text] {
 				continue
 			}
-			searched[form{e.text, e.folded}] = true
-			in := text
-			if e.folded {
-				in = folded
-			}
-			if i := strings.Index(in, e.text); i >= 0 {
+			searched[e.text] = true
+			if i := strings.Index(text, e.text); i >= 0 {
 				found(s, e, i)
 			}
 		}
@@ -375,20 +366,20 @@ func (s *dumpSecrets) pemLines(kind, blockType string, der []byte) {
 
 // dumpEncoding is how a value may be written in a dump.
 type dumpEncoding struct {
-	name   string
-	text   string
-	folded bool // searched in the dump folded to lower case
+	name string
+	text string
 }
 
 // dumpEncodings are the forms a value may take in a plain dump: as is (a
 // text column), hex (a bytea column dumps as \x and lowercase hex; an
-// application may write hex in either case) and base64, standard or
+// application may write upper case) and base64, standard or
 // URL-safe. Base64 is searched without its padding, so padded and
 // unpadded text both match.
 func dumpEncodings(v []byte) []dumpEncoding {
 	return []dumpEncoding{
 		{name: "as is", text: string(v)},
-		{name: "as hex", text: hex.EncodeToString(v), folded: true},
+		{name: "as hex", text: hex.EncodeToString(v)},
+		{name: "as upper-case hex", text: strings.ToUpper(hex.EncodeToString(v))},
 		{name: "as standard base64", text: base64.RawStdEncoding.EncodeToString(v)},
 		{name: "as base64url", text: base64.RawURLEncoding.EncodeToString(v)},
 	}
@@ -414,15 +405,4 @@ func dumpLocation(dump string, i int) string {
 		return fmt.Sprintf("table %s, column %s", table, names[col])
 	}
 	return "table " + table
-}
-
-// asciiLower folds ASCII letters only, so offsets stay those of s.
-func asciiLower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
 }

@@ -43,6 +43,9 @@ func (l *leakSearch) add(kind string, anywhere bool, secrets ...string) {
 	}
 }
 
+// size is how many secrets l searches for.
+func (l *leakSearch) size() int { return len(l.few) + len(l.many) }
+
 // Credentials that have a shape, whoever issued them: a signed JWT (an
 // access token), a management API key.
 var credentialShapes = regexp.MustCompile(`eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]{16,}|` + admin.APIKeyPrefix + `[\w-]{16,}`)
@@ -100,18 +103,16 @@ func (s *system) secrets(tenants []tenant) (*leakSearch, error) {
 	return l, nil
 }
 
-// logScan is how much scanLogs read, for the report.
+// logScan is how much a run's log scan read, for the report.
 type logScan struct {
 	Files   int `json:"files"`
 	Bytes   int `json:"bytes"`
 	Secrets int `json:"secrets"`
 }
 
-// scanLogs reads every *.log under dirs but the fake WeChat API's and
-// reports each file that holds a secret of l, by kind.
-func scanLogs(l *leakSearch, dirs ...string) ([]string, logScan, error) {
-	var found []string
-	scanned := logScan{Secrets: len(l.few) + len(l.many)}
+// eachLog calls check with the name and text of every *.log under dirs but
+// the fake WeChat API's, and counts what it read.
+func eachLog(check func(name, text string), dirs ...string) (files, bytes int, err error) {
 	for _, dir := range dirs {
 		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".log") || d.Name() == "wxfake.log" {
@@ -121,16 +122,13 @@ func scanLogs(l *leakSearch, dirs ...string) ([]string, logScan, error) {
 			if err != nil {
 				return err
 			}
-			scanned.Files++
-			scanned.Bytes += len(b)
-			for _, kind := range l.find(string(b)) {
-				found = append(found, fmt.Sprintf("%s holds %s", filepath.Base(path), kind))
-			}
+			files, bytes = files+1, bytes+len(b)
+			check(d.Name(), string(b))
 			return nil
 		})
 		if err != nil {
-			return found, scanned, err
+			return files, bytes, err
 		}
 	}
-	return found, scanned, nil
+	return files, bytes, nil
 }
