@@ -183,8 +183,12 @@ func TestCode2SessionErrors(t *testing.T) {
 			assertNoLeak(t, err, secret, boundSec, code, "secret=", "js_code=", "/sns/jscode2session")
 			if tc.client == nil || tc.name == "client timeout" {
 				// jscode2session is never retried: the code may be spent.
-				if n := b.fake.Calls(fake.EndpointJSCode2Session); n != 1 {
-					t.Errorf("jscode2session called %d times, want 1", n)
+				// A request cut off by a timeout may not have reached the
+				// server at all when the machine is busy, so there it is at
+				// most once.
+				timedOut := tc.fault != nil && tc.fault.Delay > 0
+				if n := b.fake.Calls(fake.EndpointJSCode2Session); n > 1 || n == 0 && !timedOut {
+					t.Errorf("jscode2session called %d times, want 1 (at most 1 when a timeout cut the request off)", n)
 				}
 			}
 		})
